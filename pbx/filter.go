@@ -1,0 +1,198 @@
+package pbx
+
+import (
+	"bytes"
+	"errors"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Methods that go on to sipgo's transaction layer: they belong to dialogs.
+func passThrough(m sip.RequestMethod) bool {
+	switch m {
+	case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.INFO, sip.PRACK, sip.UPDATE, sip.REFER:
+		return true
+	}
+	return false
+}
+
+// passThroughStart tells from the first bytes of a datagram whether it is a response or a
+// dialog request, without parsing it.
+func passThroughStart(b []byte) bool {
+	for _, p := range [...]string{"SIP/", "INVITE ", "ACK ", "CANCEL ", "BYE ", "INFO ", "PRACK ", "UPDATE ", "REFER "} {
+		if len(b) >= len(p) && string(b[:len(p)]) == p {
+			return true
+		}
+	}
+	return false
+}
+
+var errBanned = errors.New("source banned")
+
+// filter sees every read of every transport before sipgo parses it. What it returns goes on
+// to sipgo; nil means the engine took the data; an error closes a stream connection.
+func (e *Engine) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	src := addrPort(p.RemoteAddr)
+	if e.guard != nil && e.guard.Banned(src.Addr(), e.now()) {
+		e.m.drop("banned")
+		if p.Transport == "UDP" {
+			return nil, nil
+		}
+		return nil, errBanned
+	}
+	if len(bytes.Trim(data, "\r\n")) == 0 {
+		return data, nil // keep-alive (RFC 5626): sipgo answers it on streams
+	}
+	if p.Transport == "UDP" {
+		return e.filterDatagram(p, src, data), nil
+	}
+	return e.filterStream(p, src, data)
+}
+
+func (e *Engine) filterDatagram(p sip.TransportReadProps, src netip.AddrPort, data []byte) []byte {
+	j := job{network: "UDP", src: src, remote: p.RemoteAddr}
+	if len(data) > e.cfg.MaxMessageSize {
+		e.m.drop("oversized")
+		e.sendRaw(j, rawReplyStatus(data, 513, "Message Too Large", e.cfg.ServerHeader))
+		return nil
+	}
+	if passThroughStart(data) {
+		msg, err := e.parser.ParseSIP(data)
+		if err != nil {
+			e.m.drop("malformed")
+			e.sendRaw(j, rawReply(data, e.cfg.ServerHeader))
+			return nil
+		}
+		if req, ok := msg.(*sip.Request); ok {
+			req.SetSource(src.String())
+			req.SetTransport("UDP")
+			if !e.admit(j, req) {
+				return nil
+			}
+		}
+		return data
+	}
+	j.raw = append([]byte(nil), data...) // sipgo reuses its read buffer
+	e.enqueue(j)
+	return nil
+}
+
+func (e *Engine) enqueue(j job) {
+	select {
+	case e.work <- j:
+	default:
+		e.m.drop("overload")
+	}
+}
+
+// stream frames the messages of one TCP or TLS connection.
+type stream struct {
+	mu   sync.Mutex
+	par  *sip.ParserStream
+	seen time.Time
+}
+
+func (e *Engine) filterStream(p sip.TransportReadProps, src netip.AddrPort, data []byte) ([]byte, error) {
+	key := p.Transport + " " + p.RemoteAddr.String()
+	v, ok := e.streams.Load(key)
+	if !ok {
+		v, _ = e.streams.LoadOrStore(key, &stream{par: e.parser.NewSIPStream()})
+		e.sweepStreams()
+	}
+	st := v.(*stream)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.seen = e.now()
+	j := job{network: p.Transport, src: src, remote: p.RemoteAddr}
+	var out []byte
+	err := st.par.ParseSIPStream(data, func(msg sip.Message) {
+		msg.SetSource(src.String())
+		msg.SetTransport(p.Transport)
+		req, isReq := msg.(*sip.Request)
+		if !isReq {
+			out = append(out, msg.String()...)
+			return
+		}
+		if !passThrough(req.Method) {
+			j.req = req
+			e.enqueue(j)
+			return
+		}
+		if !e.admit(j, req) {
+			return
+		}
+		out = append(out, msg.String()...)
+	})
+	if err != nil && !errors.Is(err, sip.ErrParseSipPartial) {
+		e.streams.Delete(key)
+		e.m.drop("malformed")
+		if errors.Is(err, sip.ErrMessageTooLarge) {
+			e.sendRaw(j, rawReplyStatus(data, 513, "Message Too Large", e.cfg.ServerHeader))
+		} else {
+			e.sendRaw(j, rawReply(data, e.cfg.ServerHeader))
+		}
+		return nil, err // no message boundary left to resync on: sipgo closes the connection
+	}
+	return out, nil
+}
+
+var lastStreamSweep struct {
+	sync.Mutex
+	at time.Time
+}
+
+// sweepStreams forgets framing state of connections idle for 10 minutes (closed ones).
+func (e *Engine) sweepStreams() {
+	now := e.now()
+	lastStreamSweep.Lock()
+	if now.Sub(lastStreamSweep.at) < time.Minute {
+		lastStreamSweep.Unlock()
+		return
+	}
+	lastStreamSweep.at = now
+	lastStreamSweep.Unlock()
+	e.streams.Range(func(k, v any) bool {
+		st := v.(*stream)
+		st.mu.Lock()
+		idle := now.Sub(st.seen) > 10*time.Minute
+		st.mu.Unlock()
+		if idle {
+			e.streams.Delete(k)
+		}
+		return true
+	})
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return v.AddrPort()
+	case *net.TCPAddr:
+		return v.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// statelessTag is the To tag of stateless responses: the same for retransmissions of a
+// request, as a stateless UAS should (RFC 3261 section 8.2.6.2).
+func statelessTag(req *sip.Request) string {
+	h := fnv.New64a()
+	if c := req.CallID(); c != nil {
+		h.Write([]byte(c.Value()))
+	}
+	if f := req.From(); f != nil {
+		t, _ := f.Params.Get("tag")
+		h.Write([]byte(t))
+	}
+	if c := req.CSeq(); c != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+	}
+	return "ct" + strconv.FormatUint(h.Sum64(), 36)
+}
