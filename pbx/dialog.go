@@ -2,47 +2,55 @@ package pbx
 
 import (
 	"context"
-	"net/netip"
+	"sync"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/centrala/centrala/pbx/registrar"
 )
 
-// dialogHandlers registers what sipgo's transaction layer does with dialog requests. Calls
-// are not routed yet: an INVITE is authenticated (407) like a REGISTER and then refused with
-// 404, in-dialog requests get 481 since no dialog exists.
-func (e *Engine) dialogHandlers() {
-	e.srv.OnInvite(e.onInvite)
-	e.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
-	noDialog := func(req *sip.Request, tx sip.ServerTransaction) {
-		e.respondTx(req, tx, 481, "Call/Transaction Does Not Exist")
-	}
-	for _, m := range []sip.RequestMethod{sip.CANCEL, sip.BYE, sip.INFO, sip.PRACK, sip.UPDATE, sip.REFER} {
-		e.srv.OnRequest(m, noDialog)
-	}
-}
-
-func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	src, _ := netip.ParseAddrPort(req.Source())
-	ctx := context.Background()
-	acct, outcome, hs := e.reg.Authenticate(ctx, registrar.Request{Request: req, Source: src, Transport: lower(req.Transport())}, true)
+// Calls are not routed yet (the call engine comes next). Until then the stateless workers
+// answer dialog requests the way a registrar-only server should: an INVITE is authenticated
+// like a REGISTER (407 with both challenges) and then refused with 404, requests inside a
+// dialog get 481, and ACKs are absorbed.
+func (e *Engine) invite(ctx context.Context, j job, req *sip.Request) {
+	acct, outcome, hs := e.reg.Authenticate(ctx, registrar.Request{Request: req, Source: j.src, Transport: lower(j.network)}, true)
 	switch outcome {
 	case registrar.AuthOK:
 		e.log.Info("invite refused: call routing is not available", "call_id", callID(req), "from", acct.Username)
-		e.respondTx(req, tx, 404, "Not Found")
+		e.send(j, req, e.response(req, j.src, 404, "Not Found"))
 	case registrar.AuthForbidden:
-		e.respondTx(req, tx, 403, "Forbidden")
+		e.send(j, req, e.response(req, j.src, 403, "Forbidden"))
+	case registrar.AuthError:
+		e.send(j, req, e.response(req, j.src, 500, "Server Internal Error"))
 	default:
-		e.respondTx(req, tx, 407, "Proxy Authentication Required", hs...)
+		e.send(j, req, e.response(req, j.src, 407, "Proxy Authentication Required", hs...))
 	}
 }
 
-func (e *Engine) respondTx(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hs ...sip.Header) {
-	src, _ := netip.ParseAddrPort(req.Source())
-	res := e.response(req, src, code, reason, hs...)
-	e.m.response(string(req.Method), code)
-	if err := tx.Respond(res); err != nil {
-		e.log.Warn("respond", "call_id", callID(req), "error", err)
+// stateful holds the methods handed to sipgo's transaction layer instead of the stateless
+// workers; see HandleStateful.
+type stateful struct {
+	mu      sync.RWMutex
+	methods map[sip.RequestMethod]bool
+}
+
+func (s *stateful) has(m sip.RequestMethod) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.methods[m]
+}
+
+// HandleStateful hands requests of a method to sipgo's transaction layer and the handler
+// (retransmissions absorbed, ACK matching, timers): what the call engine needs for INVITE
+// dialogs. Requests still pass the engine's validation and source bans first.
+func (e *Engine) HandleStateful(m sip.RequestMethod, h sipgo.RequestHandler) {
+	e.stateful.mu.Lock()
+	if e.stateful.methods == nil {
+		e.stateful.methods = map[sip.RequestMethod]bool{}
 	}
+	e.stateful.methods[m] = true
+	e.stateful.mu.Unlock()
+	e.srv.OnRequest(m, h)
 }

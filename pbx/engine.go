@@ -28,8 +28,8 @@ import (
 //   - REGISTER, OPTIONS and requests we refuse outright (malformed, unknown method, unsupported
 //     extension, banned source) are answered statelessly by a pool of workers, the way a
 //     Kamailio registrar answers them, without transactions or per-request goroutines;
-//   - dialog requests (INVITE, ACK, CANCEL, BYE, INFO, PRACK, UPDATE, REFER) and responses
-//     go on to sipgo's transaction layer and the handlers registered on Server().
+//   - responses, and requests of methods given to HandleStateful, go on to sipgo's
+//     transaction layer and the handlers registered there (the call engine's INVITE dialogs).
 type Engine struct {
 	cfg      Config
 	reg      *registrar.Registrar
@@ -45,8 +45,9 @@ type Engine struct {
 	srv    *sipgo.Server
 	tls    *tls.Config
 
-	work    chan job
-	streams sync.Map // remote address -> *stream, for TCP and TLS framing
+	work     chan job
+	stateful stateful
+	streams  sync.Map // remote address -> *stream, for TCP and TLS framing
 
 	udp       net.PacketConn
 	tcp, tlsL net.Listener
@@ -125,12 +126,8 @@ func New(cfg Config, reg *registrar.Registrar, verifier *digest.Verifier, guard 
 	if err != nil {
 		return nil, err
 	}
-	e.dialogHandlers()
 	return e, nil
 }
-
-// Server is the sipgo server that receives dialog requests (INVITE and friends).
-func (e *Engine) Server() *sipgo.Server { return e.srv }
 
 // UserAgent is the engine's sipgo user agent (for client transactions).
 func (e *Engine) UserAgent() *sipgo.UserAgent { return e.ua }
@@ -274,6 +271,15 @@ func (e *Engine) handle(ctx context.Context, j job) {
 		e.send(j, req, e.response(req, j.src, r.Status, r.Reason, r.Headers...))
 	case sip.OPTIONS:
 		e.send(j, req, e.response(req, j.src, 200, "OK", e.allow, e.accept))
+	case sip.INVITE:
+		if to := req.To(); to != nil && to.Params.Has("tag") {
+			e.send(j, req, e.response(req, j.src, 481, "Call/Transaction Does Not Exist"))
+			return
+		}
+		e.invite(ctx, j, req)
+	case sip.ACK:
+	case sip.CANCEL, sip.BYE, sip.INFO, sip.PRACK, sip.UPDATE, sip.REFER:
+		e.send(j, req, e.response(req, j.src, 481, "Call/Transaction Does Not Exist"))
 	case sip.SUBSCRIBE, sip.NOTIFY, sip.MESSAGE, sip.PUBLISH:
 		e.send(j, req, e.response(req, j.src, 405, "Method Not Allowed", e.allow))
 	default:

@@ -13,24 +13,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Methods that go on to sipgo's transaction layer: they belong to dialogs.
-func passThrough(m sip.RequestMethod) bool {
-	switch m {
-	case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.INFO, sip.PRACK, sip.UPDATE, sip.REFER:
+// passThroughStart tells from the first bytes of a datagram whether sipgo's transaction
+// layer should have it: a response, or a request of a method handed over by HandleStateful.
+func (e *Engine) passThroughStart(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("SIP/")) {
 		return true
 	}
-	return false
-}
-
-// passThroughStart tells from the first bytes of a datagram whether it is a response or a
-// dialog request, without parsing it.
-func passThroughStart(b []byte) bool {
-	for _, p := range [...]string{"SIP/", "INVITE ", "ACK ", "CANCEL ", "BYE ", "INFO ", "PRACK ", "UPDATE ", "REFER "} {
-		if len(b) >= len(p) && string(b[:len(p)]) == p {
-			return true
-		}
-	}
-	return false
+	sp := bytes.IndexByte(b, ' ')
+	return sp > 0 && e.stateful.has(sip.RequestMethod(b[:sp]))
 }
 
 var errBanned = errors.New("source banned")
@@ -62,7 +52,7 @@ func (e *Engine) filterDatagram(p sip.TransportReadProps, src netip.AddrPort, da
 		e.sendRaw(j, rawReplyStatus(data, 513, "Message Too Large", e.cfg.ServerHeader))
 		return nil
 	}
-	if passThroughStart(data) {
+	if e.passThroughStart(data) {
 		msg, err := e.parser.ParseSIP(data)
 		if err != nil {
 			e.m.drop("malformed")
@@ -75,6 +65,7 @@ func (e *Engine) filterDatagram(p sip.TransportReadProps, src netip.AddrPort, da
 			if !e.admit(j, req) {
 				return nil
 			}
+			return forceRport(req)
 		}
 		return data
 	}
@@ -91,10 +82,10 @@ func (e *Engine) enqueue(j job) {
 	}
 }
 
-// stream frames the messages of one TCP or TLS connection.
+// stream is the framing state of one TCP or TLS connection.
 type stream struct {
 	mu   sync.Mutex
-	par  *sip.ParserStream
+	f    framer
 	seen time.Time
 }
 
@@ -102,7 +93,7 @@ func (e *Engine) filterStream(p sip.TransportReadProps, src netip.AddrPort, data
 	key := p.Transport + " " + p.RemoteAddr.String()
 	v, ok := e.streams.Load(key)
 	if !ok {
-		v, _ = e.streams.LoadOrStore(key, &stream{par: e.parser.NewSIPStream()})
+		v, _ = e.streams.LoadOrStore(key, &stream{f: framer{max: e.cfg.MaxMessageSize}})
 		e.sweepStreams()
 	}
 	st := v.(*stream)
@@ -110,34 +101,41 @@ func (e *Engine) filterStream(p sip.TransportReadProps, src netip.AddrPort, data
 	defer st.mu.Unlock()
 	st.seen = e.now()
 	j := job{network: p.Transport, src: src, remote: p.RemoteAddr}
+	msgs, head, ferr := st.f.feed(data)
 	var out []byte
-	err := st.par.ParseSIPStream(data, func(msg sip.Message) {
-		msg.SetSource(src.String())
-		msg.SetTransport(p.Transport)
+	for _, raw := range msgs {
+		msg, err := e.parser.ParseSIP(raw)
+		if err != nil {
+			e.m.drop("malformed")
+			e.sendRaw(j, rawReply(raw, e.cfg.ServerHeader))
+			continue
+		}
 		req, isReq := msg.(*sip.Request)
 		if !isReq {
-			out = append(out, msg.String()...)
-			return
+			out = append(out, raw...) // responses belong to sipgo's client transactions
+			continue
 		}
-		if !passThrough(req.Method) {
+		req.SetSource(src.String())
+		req.SetTransport(p.Transport)
+		if !e.stateful.has(req.Method) {
 			j.req = req
 			e.enqueue(j)
-			return
+			continue
 		}
-		if !e.admit(j, req) {
-			return
+		if e.admit(j, req) {
+			out = append(out, forceRport(req)...)
 		}
-		out = append(out, msg.String()...)
-	})
-	if err != nil && !errors.Is(err, sip.ErrParseSipPartial) {
+	}
+	if ferr != nil {
 		e.streams.Delete(key)
 		e.m.drop("malformed")
-		if errors.Is(err, sip.ErrMessageTooLarge) {
-			e.sendRaw(j, rawReplyStatus(data, 513, "Message Too Large", e.cfg.ServerHeader))
+		if errors.Is(ferr, errTooLarge) {
+			e.m.drop("oversized")
+			e.sendRaw(j, rawReplyStatus(head, 513, "Message Too Large", e.cfg.ServerHeader))
 		} else {
-			e.sendRaw(j, rawReply(data, e.cfg.ServerHeader))
+			e.sendRaw(j, rawReply(head, e.cfg.ServerHeader))
 		}
-		return nil, err // no message boundary left to resync on: sipgo closes the connection
+		return out, ferr // no message boundary left to resync on: sipgo closes the connection
 	}
 	return out, nil
 }
@@ -195,4 +193,13 @@ func statelessTag(req *sip.Request) string {
 		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
 	}
 	return "ct" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// forceRport marks the top Via with rport so sipgo answers to the address the request came
+// from, as phones behind NAT need (Asterisk's force_rport), and returns the request's bytes.
+func forceRport(req *sip.Request) []byte {
+	if via := req.Via(); via != nil && !via.Params.Has("rport") {
+		via.Params.Add("rport", "")
+	}
+	return []byte(req.String())
 }

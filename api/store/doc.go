@@ -1,0 +1,17 @@
+// Package store keeps Centrala's configuration data in SQL: users, their SIP accounts and
+// their API tokens now; trunks, numbers and routing rules later. The admin API edits it and
+// the SIP registrar reads it on every REGISTER (DB.AuthAccount, one indexed query on a
+// prepared statement).
+//
+// SQLite is the default (modernc.org/sqlite, pure Go): one file, centrala.db, in the data
+// directory, in WAL mode with a busy timeout and foreign keys on. Writes go through a single
+// connection, so writers in this process queue in Go instead of failing with SQLITE_BUSY;
+// reads use a separate read-only pool and run alongside them. The schema is created by the
+// embedded goose migrations in migrations/, applied by Open. They are written in portable SQL
+// (partial unique indexes, CHECK constraints, times as UTC milliseconds) so that PostgreSQL
+// can follow later with the same migration sequence.
+//
+// Errors: a missing row is ErrNotFound, a unique collision a *ConflictError naming the field
+// (login, extension, agent_number or username). Both are matched with errors.Is/As.
+// Validation proper is the API's job; the schema's CHECK constraints are only a backstop.
+package store
