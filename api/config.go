@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config of the admin API.
+type Config struct {
+	Addr       string `yaml:"addr"`        // host:port to listen on (CENTRALA_HTTP_ADDR)
+	AdminToken string `yaml:"admin_token"` // bearer token with admin rights for automation (CENTRALA_ADMIN_TOKEN); empty: none
+	// Realm is the SIP digest realm SIP account secrets are hashed for; cmd copies it from the
+	// SIP configuration.
+	Realm              string        `yaml:"-"`
+	MinPasswordLength  int           `yaml:"min_password_length"`  // user passwords and SIP secrets
+	ExtensionMinDigits int           `yaml:"extension_min_digits"` // shortest internal extension
+	ExtensionMaxDigits int           `yaml:"extension_max_digits"` // longest internal extension
+	TokenTTL           time.Duration `yaml:"token_ttl"`            // lifetime of a token from POST /api/v1/auth/login
+	MaxBodyBytes       int64         `yaml:"max_body_bytes"`       // larger request bodies get 413
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.MinPasswordLength == 0 {
+		c.MinPasswordLength = 8
+	}
+	if c.ExtensionMinDigits == 0 {
+		c.ExtensionMinDigits = 2
+	}
+	if c.ExtensionMaxDigits == 0 {
+		c.ExtensionMaxDigits = 6
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 12 * time.Hour
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+}
+
+// minAdminToken is the shortest admin token accepted: it is a password that never expires.
+const minAdminToken = 16
+
+// maxPassword bounds passwords and secrets (argon2 and digest hashing of huge inputs).
+const maxPassword = 1024
+
+// Validate reports the first bad setting.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("api addr %q: %w", c.Addr, err)
+	}
+	switch {
+	case c.AdminToken != "" && len(c.AdminToken) < minAdminToken:
+		return fmt.Errorf("api admin_token must have at least %d characters", minAdminToken)
+	case c.Realm == "":
+		return errors.New("api: SIP realm is empty")
+	case c.MinPasswordLength < 1 || c.MinPasswordLength > 128:
+		return errors.New("api min_password_length must be between 1 and 128")
+	case c.ExtensionMinDigits < 1 || c.ExtensionMaxDigits > 15 || c.ExtensionMinDigits > c.ExtensionMaxDigits:
+		return errors.New("api extension digits: want 1 <= extension_min_digits <= extension_max_digits <= 15")
+	case c.TokenTTL < time.Minute:
+		return errors.New("api token_ttl must be at least 1m")
+	case c.MaxBodyBytes < 1024:
+		return errors.New("api max_body_bytes must be at least 1024")
+	}
+	return nil
+}

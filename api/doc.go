@@ -1,0 +1,29 @@
+// Package api is Centrala's admin REST API: users and their roles, SIP accounts (device
+// identities, whose secrets are kept only as digest HA1s), live registrations and the live
+// event stream, for administrators, supervisors and the CRM.
+//
+// It sits between cmd (which composes it) and the SQL store and the SIP side: handlers write
+// to the store (api/store, through the consumer-side Store interface) and tell the registrar
+// (Registrar) when an account's credentials change or an account goes, so cached credentials
+// and bindings are dropped at once. GET /api/v1/events subscribes to the pbx/event bus.
+//
+// Shape: one routes() table lists every net/http ServeMux pattern with who may call it; one
+// adapter authenticates (Bearer: a personal token from POST /api/v1/auth/login, stored only
+// as its SHA-256, or the configured admin token), checks the role, runs the handler and turns
+// a returned error into application/problem+json (toProblem, the one mapping) and a log line.
+// The embedded openapi.json is the contract: the tests check that it lists exactly the
+// routes, and validate every request they send and every response they get against it.
+//
+// Decisions:
+//   - Extension may be empty only for users with phone_type none (not callable: CRM-only
+//     users and the bootstrap admin); phone_type defaults to softphone.
+//   - Passwords are argon2id (64 MiB, t=2, p=1) in PHC format; at most four hash
+//     computations run at once so a burst of logins queues instead of exhausting memory.
+//     Unknown logins are verified against a dummy hash: same 401, same work.
+//   - The last active admin user cannot be demoted, archived or deleted, and nobody archives
+//     or deletes their own user (409): either would lock the administrators out.
+//   - Registrar.AccountChanged is called on every account change, creation included (the
+//     registrar caches "no such account" too). On user delete it is called before the rows
+//     go (as specified); on archive and account delete after, so a REGISTER racing the change
+//     cannot reload the old state into the cache.
+package api

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+)
+
+// access is who may call a route.
+type access int
+
+const (
+	public  access = iota // no token
+	anyRole               // any valid token
+	owner                 // admin, or the user named by {id} themselves
+	reader                // admin or supervisor
+	admin                 // admin only
+)
+
+// route is one row of the routing table.
+type route struct {
+	pattern string
+	access  access
+	handle  func(w http.ResponseWriter, r *http.Request) error
+}
+
+// routes is every route of the API with who may call it. The OpenAPI document
+// (openapi.json) describes exactly these; a test compares the two.
+//
+//	admin       everything
+//	supervisor  reads users, SIP accounts, registrations and the event stream
+//	agent       GET /api/v1/me and their own password
+func (s *Server) routes() []route {
+	return []route{
+		{"GET /healthz", public, s.healthz},
+		{"GET /metrics", public, s.serveMetrics},
+		{"GET /api/v1/openapi.json", public, s.openAPI},
+
+		{"POST /api/v1/auth/login", public, s.login},
+		{"GET /api/v1/me", anyRole, s.me},
+
+		{"GET /api/v1/users", reader, s.listUsers},
+		{"POST /api/v1/users", admin, s.createUser},
+		{"GET /api/v1/users/{id}", reader, s.getUser},
+		{"PUT /api/v1/users/{id}", admin, s.putUser},
+		{"PATCH /api/v1/users/{id}", admin, s.patchUser},
+		{"DELETE /api/v1/users/{id}", admin, s.deleteUser},
+		{"POST /api/v1/users/{id}/archive", admin, s.archiveUser},
+		{"PUT /api/v1/users/{id}/password", owner, s.setPassword},
+
+		{"GET /api/v1/users/{id}/sip-accounts", reader, s.listSIPAccounts},
+		{"POST /api/v1/users/{id}/sip-accounts", admin, s.createSIPAccount},
+		{"GET /api/v1/sip-accounts/{id}", reader, s.getSIPAccount},
+		{"PATCH /api/v1/sip-accounts/{id}", admin, s.patchSIPAccount},
+		{"DELETE /api/v1/sip-accounts/{id}", admin, s.deleteSIPAccount},
+
+		{"GET /api/v1/registrations", reader, s.listRegistrations},
+		{"GET /api/v1/events", reader, s.events},
+	}
+}
+
+// adapt turns a route into an http.Handler: authentication, the role check, then the handler;
+// a returned error is answered and logged by writeError.
+func (s *Server) adapt(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.access != public {
+			p, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if !allowed(rt.access, p, r) {
+				s.writeError(w, r, errForbidden)
+				return
+			}
+			r = r.WithContext(withPrincipal(r.Context(), p))
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func allowed(a access, p principal, r *http.Request) bool {
+	switch a {
+	case anyRole:
+		return true
+	case owner:
+		return p.isAdmin() || (p.user.ID != 0 && r.PathValue("id") == formatID(p.user.ID))
+	case reader:
+		return p.isAdmin() || p.user.Role == "supervisor"
+	case admin:
+		return p.isAdmin()
+	}
+	return false
+}
+
+// notFoundProblems makes the mux's own 404 and 405 answers problem+json (keeping Allow).
+func (s *Server) notFoundProblems(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeProblem(w, newProblem(http.StatusNotFound, "no route for "+r.URL.Path, nil))
+		case http.StatusMethodNotAllowed:
+			w.Header()["Allow"] = rec.header["Allow"]
+			writeProblem(w, newProblem(http.StatusMethodNotAllowed, r.Method+" is not allowed here", nil))
+		default: // redirects to a cleaned path, and anything else the mux does itself
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+			_, _ = w.Write(rec.body.Bytes())
+		}
+	})
+}
+
+// recorder keeps what the mux answers for an unmatched request.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }

@@ -1,0 +1,193 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx/event"
+	"github.com/centrala/centrala/pbx/registrar"
+)
+
+// Store is what the API needs of the SQL store (implemented by *store.DB).
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateUser(ctx context.Context, u store.User, passwordHash string) (store.User, error)
+	GetUser(ctx context.Context, id int64) (store.User, error)
+	ListUsers(ctx context.Context, includeArchived bool) ([]store.User, error)
+	UpdateUser(ctx context.Context, u store.User) (store.User, error)
+	SetUserPassword(ctx context.Context, id int64, passwordHash string) error
+	ArchiveUser(ctx context.Context, id int64) (store.User, error)
+	DeleteUser(ctx context.Context, id int64) error
+	UserCredentials(ctx context.Context, login string) (store.User, string, error)
+	CountUsers(ctx context.Context) (int, error)
+
+	CreateSIPAccount(ctx context.Context, a store.SIPAccount) (store.SIPAccount, error)
+	GetSIPAccount(ctx context.Context, id int64) (store.SIPAccount, error)
+	ListSIPAccounts(ctx context.Context, userID int64) ([]store.SIPAccount, error)
+	UpdateSIPAccount(ctx context.Context, a store.SIPAccount) (store.SIPAccount, error)
+	DeleteSIPAccount(ctx context.Context, id int64) error
+
+	CreateToken(ctx context.Context, userID int64, name, tokenHash string, expiresAt *time.Time) (store.Token, error)
+	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
+}
+
+// Registrar is what the API needs of the SIP side (implemented by *registrar.Registrar).
+type Registrar interface {
+	// Bindings lists the live bindings of all accounts.
+	Bindings(ctx context.Context) ([]registrar.Binding, error)
+	// AccountChanged is called after every change to a SIP account (created, secret or limits
+	// changed) so cached credentials, including a cached "no such account", are dropped. gone
+	// means the account was deleted or its user archived: its bindings go too.
+	AccountChanged(ctx context.Context, username string, gone bool)
+}
+
+var (
+	_ Store     = (*store.DB)(nil)
+	_ Registrar = (*registrar.Registrar)(nil)
+)
+
+// Server is the admin REST API.
+type Server struct {
+	cfg        Config
+	store      Store
+	reg        Registrar
+	bus        *event.Bus
+	log        *slog.Logger
+	metrics    *metrics
+	metricsReg prometheus.Registerer
+	gatherer   prometheus.Gatherer
+	handler    http.Handler
+	table      []route
+
+	heartbeat    time.Duration // SSE keep-alive comment interval
+	readTimeout  time.Duration // http.Server ReadTimeout (event streams lift it)
+	writeTimeout time.Duration // http.Server WriteTimeout (event streams lift it)
+	now          func() time.Time
+	hashSem      chan struct{} // bounds concurrent argon2 work (memory)
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed when Run begins shutting down: ends event streams
+}
+
+// Option configures a Server.
+type Option func(*Server) error
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("api: nil logger")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// WithRegisterer registers the API's collectors there (default: a new registry, which is
+// then also what /metrics serves).
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(s *Server) error { s.metricsReg = r; return nil }
+}
+
+// WithGatherer sets what GET /metrics serves. Default: the Registerer when it is also a
+// Gatherer (a *prometheus.Registry), else a new registry.
+func WithGatherer(g prometheus.Gatherer) Option {
+	return func(s *Server) error { s.gatherer = g; return nil }
+}
+
+// New returns a Server. The collaborators are required; cfg gets its defaults.
+func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*Server, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil || reg == nil || bus == nil {
+		return nil, errors.New("api: store, registrar and event bus are required")
+	}
+	s := &Server{cfg: cfg, store: st, reg: reg, bus: bus, log: slog.New(slog.DiscardHandler),
+		heartbeat: 15 * time.Second, readTimeout: 30 * time.Second, writeTimeout: 60 * time.Second,
+		now: time.Now, hashSem: make(chan struct{}, 4), stopping: make(chan struct{})}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.metricsReg == nil {
+		s.metricsReg = prometheus.NewRegistry()
+	}
+	if s.gatherer == nil {
+		if g, ok := s.metricsReg.(prometheus.Gatherer); ok {
+			s.gatherer = g
+		} else {
+			s.gatherer = prometheus.NewRegistry()
+		}
+	}
+	m, err := newMetrics(s.metricsReg)
+	if err != nil {
+		return nil, fmt.Errorf("api metrics: %w", err)
+	}
+	s.metrics = m
+	s.table = s.routes()
+	mux := http.NewServeMux()
+	for _, rt := range s.table {
+		mux.Handle(rt.pattern, s.adapt(rt))
+	}
+	s.handler = s.instrument(s.notFoundProblems(mux))
+	return s, nil
+}
+
+// Handler is the whole API as an http.Handler (tests, or mounting elsewhere).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on cfg.Addr (failing at once if it cannot) and serves until ctx is done, then
+// shuts down gracefully: open event streams end, other requests get up to 10 seconds.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened (tests listen on port 0).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.readTimeout,
+		WriteTimeout:      s.writeTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.stopOnce.Do(func() { close(s.stopping) })
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("api shutdown: %w", err)
+	}
+	s.log.Info("api stopped")
+	return nil
+}
