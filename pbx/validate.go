@@ -27,18 +27,44 @@ func (e *Engine) validate(req *sip.Request, src netip.AddrPort) *sip.Response {
 	if req.SipVersion != "SIP/2.0" {
 		return bad(505, "Version Not Supported")
 	}
-	for _, name := range [...]string{"From", "To", "Call-ID", "CSeq"} {
-		switch n := len(req.GetHeaders(name)); {
-		case n == 0:
-			return bad(400, "Bad Request: Missing "+name)
-		case n > 1:
-			return bad(400, "Bad Request: Multiple "+name)
+	// one pass over the headers (sipgo's GetHeaders lowercases its argument on every call)
+	var from, to, callID, cseq, maxFwd, clen, ctype int
+	var require []string
+	for _, h := range req.Headers() {
+		switch h.(type) {
+		case *sip.FromHeader:
+			from++
+		case *sip.ToHeader:
+			to++
+		case *sip.CallIDHeader:
+			callID++
+		case *sip.CSeqHeader:
+			cseq++
+		case *sip.MaxForwardsHeader:
+			maxFwd++
+		case *sip.ContentLengthHeader:
+			clen++
+		case *sip.ContentTypeHeader:
+			ctype++
+		default:
+			if strings.EqualFold(h.Name(), "Require") {
+				require = append(require, h.Value())
+			}
 		}
 	}
-	for _, name := range [...]string{"Max-Forwards", "Content-Length", "Content-Type"} {
-		if len(req.GetHeaders(name)) > 1 {
-			return bad(400, "Bad Request: Multiple "+name)
+	for _, c := range [...]struct {
+		name string
+		n    int
+	}{{"From", from}, {"To", to}, {"Call-ID", callID}, {"CSeq", cseq}} {
+		switch {
+		case c.n == 0:
+			return bad(400, "Bad Request: Missing "+c.name)
+		case c.n > 1:
+			return bad(400, "Bad Request: Multiple "+c.name)
 		}
+	}
+	if maxFwd > 1 || clen > 1 || ctype > 1 {
+		return bad(400, "Bad Request: Multiple single-valued header")
 	}
 	if !known(req.Method) {
 		return bad(501, "Not Implemented", e.allow)
@@ -51,8 +77,8 @@ func (e *Engine) validate(req *sip.Request, src netip.AddrPort) *sip.Response {
 	}
 	if req.Method != sip.ACK && req.Method != sip.CANCEL {
 		var unsupported []string
-		for _, h := range req.GetHeaders("Require") {
-			for _, tag := range strings.Split(h.Value(), ",") {
+		for _, v := range require {
+			for _, tag := range strings.Split(v, ",") {
 				if tag = strings.TrimSpace(tag); tag != "" {
 					unsupported = append(unsupported, tag)
 				}

@@ -80,6 +80,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
 	if c.API.Addr == "" {
 		c.API.Addr = "127.0.0.1:8080"
 	}
@@ -102,6 +105,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return c, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("log_format %q: want text or json", c.LogFormat)
 	}
 	return c, nil
 }

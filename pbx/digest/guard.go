@@ -8,7 +8,7 @@ import (
 
 // GuardConfig sets when a source address is banned for failing authentication.
 type GuardConfig struct {
-	MaxFailures int           `yaml:"max_failures"` // failures within Window that trigger a ban; 0 disables banning
+	MaxFailures int           `yaml:"max_failures"` // failures within Window that trigger a ban; negative disables banning
 	Window      time.Duration `yaml:"window"`
 	BanTime     time.Duration `yaml:"ban_time"`
 	Allow       []string      `yaml:"allow"` // CIDRs never banned (e.g. an SBC in front)

@@ -85,7 +85,11 @@ func lastChange(changes []Change, i int) bool {
 	return true
 }
 
-// Apply implements Store.
+// Apply implements Store. A stored binding takes its AOR, Call-ID and CSeq from the Update
+// and its UpdatedAt from u.Now (the Change's own values of those fields are ignored). A
+// Change whose Expires is under a millisecond removes the contact; when a contact appears
+// twice, the last Change wins. With RemoveAll, Changes are ignored (RFC 3261 allows
+// "Contact: *" only alone; the registrar rejects anything else with 400 before this).
 func (s *MemoryStore) Apply(ctx context.Context, u Update) ([]Binding, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -395,7 +395,11 @@ type removal struct {
 
 // Bindings lists every live binding (the API's GET /api/v1/registrations).
 func (r *Registrar) Bindings(ctx context.Context) ([]Binding, error) {
-	return r.store.List(ctx, r.now())
+	bs, err := r.store.List(ctx, r.now())
+	if bs == nil && err == nil {
+		bs = []Binding{} // a JSON array, never null
+	}
+	return bs, err
 }
 
 // AccountChanged drops cached credentials of an account; gone (deleted, or its user archived)

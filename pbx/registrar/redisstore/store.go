@@ -261,6 +261,7 @@ for _, m in ipairs(due) do
         -- Refreshed without its score moving (should not happen): reschedule.
         redis.call('ZADD', expkey, string.format('%d', exp), m)
       else
+        redis.call('HDEL', key, c)
         if exp then out[#out + 1] = v end
       end
     end
@@ -286,7 +287,10 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return out
 `)
 
-// Apply implements registrar.Store.
+// Apply implements registrar.Store, in one script run, with the same reading of the
+// contract as registrar.MemoryStore.Apply: AOR, Call-ID, CSeq and UpdatedAt come from the
+// Update, Expires under a millisecond removes, the last Change of a contact wins, and
+// RemoveAll ignores Changes.
 func (s *Store) Apply(ctx context.Context, u registrar.Update) ([]registrar.Binding, error) {
 	if u.AOR == "" {
 		return nil, errors.New("redisstore: empty AOR")

@@ -159,6 +159,7 @@ func BenchmarkApply(b *testing.B) {
 			Local: "198.51.100.1:5060", UserAgent: "bench", Node: "node-a"}, Expires: time.Hour}}
 	}
 	var goroutines atomic.Int64
+	b.SetParallelism(8) // round-trip bound: keep several requests in flight per CPU
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
