@@ -54,8 +54,8 @@ func TestRegisterDigestBothAlgorithmsBothTransports(t *testing.T) {
 				ch := ua.Recv(2 * time.Second)
 				requireStatus(t, ch, 401)
 				www := ch.GetHeaders("WWW-Authenticate")
-				if len(www) != 2 || !strings.Contains(www[0].Value(), "algorithm=SHA-256") ||
-					!strings.Contains(www[1].Value(), "algorithm=MD5") || !strings.Contains(www[0].Value(), `qop="auth"`) ||
+				if len(www) != 2 || !strings.Contains(www[0].Value(), "algorithm=MD5") ||
+					!strings.Contains(www[1].Value(), "algorithm=SHA-256") || !strings.Contains(www[0].Value(), `qop="auth"`) ||
 					!strings.Contains(www[0].Value(), `realm="centrala"`) {
 					t.Fatalf("challenges: %v", www)
 				}
@@ -342,4 +342,17 @@ func TestOversizedMessageRefused(t *testing.T) {
 	if v := metricValue(t, e, "centrala_sip_dropped_total"); v < 2 {
 		t.Fatalf("oversized messages not counted: %v", v)
 	}
+}
+
+func TestSHA256OnlyConfiguration(t *testing.T) {
+	e := pbxtest.StartEngine(t, pbxtest.EngineOptions{Accounts: accounts(),
+		Registrar: registrar.Config{Algorithms: []string{"SHA-256"}}})
+	ua := pbxtest.Dial(t, "udp", e.UDPAddr(), "alice", "alice-secret")
+	ua.Send(ua.Request("REGISTER", "sip:centrala", "Contact: <"+ua.Contact()+">"))
+	ch := ua.Recv(2 * time.Second)
+	requireStatus(t, ch, 401)
+	if www := ch.GetHeaders("WWW-Authenticate"); len(www) != 1 || !strings.Contains(www[0].Value(), "algorithm=SHA-256") {
+		t.Fatalf("challenges %v", www)
+	}
+	requireStatus(t, ua.Register("SHA-256", "Contact: <"+ua.Contact()+">"), 200)
 }

@@ -87,7 +87,11 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 			return err
 		}
 	}
-	verifier := digest.NewVerifier(cfg.SIP.Realm, nonceKey, cfg.Registrar.NonceTTL)
+	algs, err := cfg.Registrar.DigestAlgorithms()
+	if err != nil {
+		return err
+	}
+	verifier := digest.NewVerifier(cfg.SIP.Realm, nonceKey, cfg.Registrar.NonceTTL, algs)
 	guard, err := digest.NewGuard(cfg.Security)
 	if err != nil {
 		return fmt.Errorf("security.allow: %w", err)

@@ -54,7 +54,7 @@ func answer(alg Algorithm, challenge, user, pass, method, uri, nc, cnonce string
 
 func TestVerifierFlow(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	v := NewVerifier("centrala", []byte("0123456789abcdef0123456789abcdef"), 5*time.Minute)
+	v := NewVerifier("centrala", []byte("0123456789abcdef0123456789abcdef"), 5*time.Minute, []Algorithm{SHA256, MD5})
 	stored := map[Algorithm]string{MD5: HA1(MD5, "alice", "centrala", "s3cret-pass"), SHA256: HA1(SHA256, "alice", "centrala", "s3cret-pass")}
 	ch := v.Challenges(now, false)
 	if want := `Digest realm="centrala", nonce="`; ch[0][:len(want)] != want || !regexp.MustCompile(`algorithm=SHA-256, qop="auth"$`).MatchString(ch[0]) ||
@@ -118,14 +118,14 @@ func TestVerifierFlow(t *testing.T) {
 
 func TestStaleOnlyAfterRightAnswer(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	v := NewVerifier("centrala", []byte("k-k-k-k-k-k-k-k-k-k-k-k"), time.Minute)
+	v := NewVerifier("centrala", []byte("k-k-k-k-k-k-k-k-k-k-k-k"), time.Minute, nil)
 	ch := v.Challenges(now, true)
 	if !regexp.MustCompile(`stale=true$`).MatchString(ch[0]) {
 		t.Fatalf("stale challenge lacks stale=true: %s", ch[0])
 	}
-	other := NewVerifier("centrala", []byte("another key entirely...."), time.Minute)
-	shared := NewVerifier("centrala", []byte("k-k-k-k-k-k-k-k-k-k-k-k"), time.Minute)
-	c := answer(MD5, ch[1], "bob", "pw-pw-pw-pw", "REGISTER", "sip:centrala", "00000001", "c")
+	other := NewVerifier("centrala", []byte("another key entirely...."), time.Minute, nil)
+	shared := NewVerifier("centrala", []byte("k-k-k-k-k-k-k-k-k-k-k-k"), time.Minute, nil)
+	c := answer(MD5, ch[0], "bob", "pw-pw-pw-pw", "REGISTER", "sip:centrala", "00000001", "c")
 	if got := other.Check(c, "REGISTER", HA1(MD5, "bob", "centrala", "pw-pw-pw-pw"), now); got != Stale {
 		t.Fatalf("right answer on a nonce of another key: %v, want stale (new challenge, no failure)", got)
 	}
@@ -218,11 +218,11 @@ func TestGuardBansAfterMaxFailures(t *testing.T) {
 
 func BenchmarkCheck(b *testing.B) {
 	now := time.Now()
-	v := NewVerifier("centrala", []byte("0123456789abcdef"), time.Hour)
+	v := NewVerifier("centrala", []byte("0123456789abcdef"), time.Hour, nil)
 	ha1 := HA1(MD5, "alice", "centrala", "pw")
 	chs := make([]Credentials, b.N)
 	for i := range chs {
-		chs[i] = answer(MD5, v.Challenges(now, false)[1], "alice", "pw", "REGISTER", "sip:centrala", "00000001", fmt.Sprint(i))
+		chs[i] = answer(MD5, v.Challenges(now, false)[0], "alice", "pw", "REGISTER", "sip:centrala", "00000001", fmt.Sprint(i))
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -237,4 +237,29 @@ func flip(b byte) string {
 		return "B"
 	}
 	return "A"
+}
+
+func TestOnlyOfferedAlgorithmsAccepted(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v := NewVerifier("centrala", []byte("0123456789abcdef"), time.Minute, []Algorithm{SHA256})
+	ch := v.Challenges(now, false)
+	if len(ch) != 1 || !regexp.MustCompile(`algorithm=SHA-256`).MatchString(ch[0]) {
+		t.Fatalf("challenges %q", ch)
+	}
+	md5 := answer(MD5, ch[0], "al", "pw", "REGISTER", "sip:centrala", "00000001", "c")
+	if got := v.Check(md5, "REGISTER", HA1(MD5, "al", "centrala", "pw"), now); got != Failed {
+		t.Fatalf("MD5 answer when only SHA-256 is offered: %v", got)
+	}
+	if def := NewVerifier("centrala", []byte("0123456789abcdef"), time.Minute, nil).Challenges(now, false); len(def) != 2 ||
+		!regexp.MustCompile(`algorithm=MD5`).MatchString(def[0]) {
+		t.Fatalf("default order %q, want MD5 first", def)
+	}
+	for in, want := range map[string]Algorithm{"md5": MD5, "SHA-256": SHA256, "sha-256": SHA256} {
+		if a, err := ParseAlgorithm(in); err != nil || a != want {
+			t.Fatalf("ParseAlgorithm(%q) = %v, %v", in, a, err)
+		}
+	}
+	if _, err := ParseAlgorithm("SHA-512-256"); err == nil {
+		t.Fatal("unsupported algorithm parsed")
+	}
 }

@@ -2,7 +2,10 @@ package digest
 
 import (
 	"crypto/subtle"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,33 +36,55 @@ func (o Outcome) String() string {
 // Verifier issues challenges and checks answers for one realm.
 type Verifier struct {
 	realm  string
+	algs   []Algorithm
 	ttl    time.Duration
 	nonces *nonces
 	replay *replay
 }
 
+// DefaultAlgorithms is the default challenge order. MD5 comes first because clients that
+// know only MD5 (baresip 1.0 among them) fail on a SHA-256 challenge at the top instead of
+// skipping it as RFC 8760 asks; put SHA-256 first where every phone supports it.
+var DefaultAlgorithms = []Algorithm{MD5, SHA256}
+
 // NewVerifier returns a verifier for realm whose nonces live ttl and are signed with key
 // (at least 16 random bytes; the same key on every node that must accept another's nonces).
-func NewVerifier(realm string, key []byte, ttl time.Duration) *Verifier {
-	return &Verifier{realm: realm, ttl: ttl, nonces: newNonces(key), replay: newReplay()}
+// algs lists the algorithms to challenge with, in order of preference (nil: DefaultAlgorithms);
+// answers in other algorithms fail.
+func NewVerifier(realm string, key []byte, ttl time.Duration, algs []Algorithm) *Verifier {
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	return &Verifier{realm: realm, algs: algs, ttl: ttl, nonces: newNonces(key), replay: newReplay()}
+}
+
+// ParseAlgorithm accepts MD5 and SHA-256 (any case).
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch {
+	case strings.EqualFold(s, string(MD5)):
+		return MD5, nil
+	case strings.EqualFold(s, string(SHA256)):
+		return SHA256, nil
+	}
+	return "", fmt.Errorf("digest algorithm %q: want MD5 or SHA-256", s)
 }
 
 // Realm is the realm challenges name.
 func (v *Verifier) Realm() string { return v.realm }
 
-// Challenges returns the two WWW-Authenticate (or Proxy-Authenticate) values to send, SHA-256
-// first as RFC 8760 asks, sharing one fresh nonce.
-func (v *Verifier) Challenges(now time.Time, stale bool) [2]string {
+// Challenges returns the WWW-Authenticate (or Proxy-Authenticate) values to send, one per
+// algorithm in order of preference, sharing one fresh nonce.
+func (v *Verifier) Challenges(now time.Time, stale bool) []string {
 	nonce := v.nonces.issue(now)
 	staleParam := ""
 	if stale {
 		staleParam = ", stale=true"
 	}
-	head := `Digest realm="` + v.realm + `", nonce="` + nonce
-	return [2]string{
-		head + `", algorithm=SHA-256, qop="auth"` + staleParam,
-		head + `", algorithm=MD5, qop="auth"` + staleParam,
+	out := make([]string, len(v.algs))
+	for i, a := range v.algs {
+		out[i] = `Digest realm="` + v.realm + `", nonce="` + nonce + `", algorithm=` + string(a) + `, qop="auth"` + staleParam
 	}
+	return out
 }
 
 // Check verifies credentials for a request with the given method. ha1 is the stored hash
@@ -67,7 +92,7 @@ func (v *Verifier) Challenges(now time.Time, stale bool) [2]string {
 // answer and its timing do not tell whether the user exists.
 func (v *Verifier) Check(c Credentials, method, ha1 string, now time.Time) Outcome {
 	alg := c.Algorithm
-	if alg != MD5 && alg != SHA256 {
+	if !slices.Contains(v.algs, alg) {
 		return Failed
 	}
 	key, issued, signed := v.nonces.check(c.Nonce)

@@ -87,7 +87,11 @@ func StartEngine(t testing.TB, o EngineOptions) *Engine {
 	o.Registrar.Realm = "centrala"
 	o.Registrar.Node = "test"
 	o.Registrar.Defaults()
-	verifier := digest.NewVerifier("centrala", []byte("test nonce key 0123456789"), o.Registrar.NonceTTL)
+	algs, err := o.Registrar.DigestAlgorithms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := digest.NewVerifier("centrala", []byte("test nonce key 0123456789"), o.Registrar.NonceTTL, algs)
 	bus := event.NewBus()
 	m := prometheus.NewRegistry()
 	reg, err := registrar.New(o.Registrar, o.Store, o.Accounts, verifier, guard, bus,

@@ -3,8 +3,10 @@ package registrar
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,12 +21,13 @@ import (
 // Config of the registrar.
 type Config struct {
 	Realm          string        `yaml:"-"`
-	MinExpires     time.Duration `yaml:"min_expires"`     // shorter non-zero Expires gets 423
-	MaxExpires     time.Duration `yaml:"max_expires"`     // longer Expires is lowered to this
-	DefaultExpires time.Duration `yaml:"default_expires"` // when the REGISTER names none
-	NonceTTL       time.Duration `yaml:"nonce_ttl"`       // a nonce older than this is stale
-	CacheTTL       time.Duration `yaml:"cache_ttl"`       // how long account credentials are cached
-	Node           string        `yaml:"-"`               // this process, recorded in bindings
+	MinExpires     time.Duration `yaml:"min_expires"`       // shorter non-zero Expires gets 423
+	MaxExpires     time.Duration `yaml:"max_expires"`       // longer Expires is lowered to this
+	DefaultExpires time.Duration `yaml:"default_expires"`   // when the REGISTER names none
+	NonceTTL       time.Duration `yaml:"nonce_ttl"`         // a nonce older than this is stale
+	CacheTTL       time.Duration `yaml:"cache_ttl"`         // how long account credentials are cached
+	Algorithms     []string      `yaml:"digest_algorithms"` // challenge order: MD5, SHA-256
+	Node           string        `yaml:"-"`                 // this process, recorded in bindings
 }
 
 // Defaults fills zero fields.
@@ -47,6 +50,27 @@ func (c *Config) Defaults() {
 	if c.CacheTTL == 0 {
 		c.CacheTTL = time.Minute
 	}
+	if len(c.Algorithms) == 0 {
+		for _, a := range digest.DefaultAlgorithms {
+			c.Algorithms = append(c.Algorithms, string(a))
+		}
+	}
+}
+
+// DigestAlgorithms is the parsed challenge order.
+func (c *Config) DigestAlgorithms() ([]digest.Algorithm, error) {
+	var out []digest.Algorithm
+	for _, s := range c.Algorithms {
+		a, err := digest.ParseAlgorithm(s)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: %w", err)
+		}
+		if slices.Contains(out, a) {
+			return nil, fmt.Errorf("registrar: digest algorithm %s listed twice", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // Validate reports the first inconsistent setting.
@@ -61,7 +85,8 @@ func (c *Config) Validate() error {
 	case c.NonceTTL < 10*time.Second:
 		return errors.New("registrar: nonce_ttl must be at least 10s")
 	}
-	return nil
+	_, err := c.DigestAlgorithms()
+	return err
 }
 
 // Account is what the registrar knows of a SIP account.
@@ -231,8 +256,11 @@ func (r *Registrar) Authenticate(ctx context.Context, req Request, proxy bool) (
 		in, out = "Proxy-Authorization", "Proxy-Authenticate"
 	}
 	challenge := func(stale bool) []sip.Header {
-		ch := r.verifier.Challenges(now, stale)
-		return []sip.Header{sip.NewHeader(out, ch[0]), sip.NewHeader(out, ch[1])}
+		var hs []sip.Header
+		for _, ch := range r.verifier.Challenges(now, stale) {
+			hs = append(hs, sip.NewHeader(out, ch))
+		}
+		return hs
 	}
 	creds, found := r.credentials(req.Request, in)
 	if !found {
