@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/centrala/centrala/pbx/pbxtest"
 )
 
 // These tests run the real binary the way the README does, and look at it only from outside:
@@ -39,25 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
+func freePort(t testing.TB) int { return pbxtest.FreePort(t) }
 
 type server struct {
 	t       testing.TB

@@ -42,9 +42,10 @@ type Verifier struct {
 	replay *replay
 }
 
-// DefaultAlgorithms is the default challenge order. MD5 comes first because clients that
-// know only MD5 (baresip 1.0 among them) fail on a SHA-256 challenge at the top instead of
-// skipping it as RFC 8760 asks; put SHA-256 first where every phone supports it.
+// DefaultAlgorithms is the default challenge order. MD5 comes first for clients that take
+// the topmost challenge without checking its algorithm instead of the topmost one they
+// support (RFC 8760 section 2.4); put SHA-256 first where every phone handles the list.
+// Some clients fail on any SHA-256 challenge at all (baresip 1.0's libre): they need MD5 only.
 var DefaultAlgorithms = []Algorithm{MD5, SHA256}
 
 // NewVerifier returns a verifier for realm whose nonces live ttl and are signed with key
