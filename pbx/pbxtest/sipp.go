@@ -103,7 +103,6 @@ type SIPp struct {
 	exited  chan struct{}
 	waitErr error
 	output  *lockedBuffer
-	killed  bool
 	files   sippFiles
 	started time.Time
 }
@@ -394,7 +393,6 @@ func (s *SIPp) stop() {
 		return
 	default:
 	}
-	s.killed = true
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -632,22 +630,26 @@ func freeSIPPort(ip string) (int, error) {
 	return 0, errors.New("no port free for both udp and tcp")
 }
 
-// portBound reports whether someone holds the port: we cannot bind it.
+// portBound reports whether a socket is bound to the port: a UDP socket, or a TCP one in
+// LISTEN state. It reads /proc/net (Linux), so it never holds the port itself.
 func portBound(network, ip string, port int) bool {
-	addr := net.JoinHostPort(ip, strconv.Itoa(port))
-	if network == "tcp" {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	want := fmt.Sprintf(":%04X", port)
+	for _, file := range []string{"/proc/net/" + network, "/proc/net/" + network + "6"} {
+		data, err := os.ReadFile(file)
 		if err != nil {
-			return false
+			continue
 		}
-		c.Close()
-		return true
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || !strings.HasSuffix(f[1], want) {
+				continue
+			}
+			if network == "tcp" && f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			return true
+		}
 	}
-	c, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return true
-	}
-	c.Close()
 	return false
 }
 

@@ -313,6 +313,7 @@ func (r *Registrar) authFailed(req Request, username string, now time.Time) {
 	ip := req.Source.Addr()
 	if r.guard != nil && r.guard.Fail(ip, now) {
 		r.metrics.bans.Inc()
+		r.metrics.bannedSources.Set(float64(r.guard.BannedCount(now)))
 		r.log.Warn("source banned after repeated authentication failures", "source", ip.String(),
 			"call_id", callID(req.Request))
 		r.bus.Publish(event.Event{Type: "security.source_banned", Data: map[string]string{"source": ip.String()}})
