@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -143,6 +144,10 @@ func (e *Engine) Listen() error {
 		if err != nil {
 			return fmt.Errorf("listen sip udp %s: %w", e.cfg.Addr, err)
 		}
+		if u, ok := e.udp.(*net.UDPConn); ok { // absorb bursts; the kernel caps at rmem_max
+			_ = u.SetReadBuffer(4 << 20)
+			_ = u.SetWriteBuffer(4 << 20)
+		}
 		e.tcp, err = net.Listen("tcp", e.udp.LocalAddr().String())
 		if err == nil {
 			break
@@ -205,7 +210,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	serve(func() error { return e.srv.ServeUDP(e.udp) })
+	// Several read loops on the one UDP socket: one loop (sipgo's default) tops out at what
+	// a single core can read and filter, and the kernel then drops datagrams.
+	for i := 0; i < max(2, runtime.GOMAXPROCS(0)); i++ {
+		serve(func() error { return e.srv.ServeUDP(e.udp) })
+	}
 	serve(func() error { return e.srv.ServeTCP(e.tcp) })
 	if e.tlsL != nil {
 		serve(func() error { return e.srv.ServeTLS(e.tlsL) })

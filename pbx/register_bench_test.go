@@ -2,6 +2,7 @@ package pbx_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -31,4 +32,35 @@ func BenchmarkRegisterFlowUDP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRegistrationMemory registers 10,000 distinct accounts through a real engine over
+// UDP and reports the live heap each registration adds (after GC), in-process store.
+func BenchmarkRegistrationMemory(b *testing.B) {
+	const n = 10000
+	accts := pbxtest.Accounts{}
+	for i := 0; i < n; i++ {
+		u := fmt.Sprintf("m%05d", i)
+		accts[u] = pbxtest.NewAccount(u, "bench-secret", 3)
+	}
+	for i := 0; i < b.N; i++ {
+		e := pbxtest.StartEngine(b, pbxtest.EngineOptions{Accounts: accts})
+		before := liveHeap()
+		ua := pbxtest.Dial(b, "udp", e.UDPAddr(), "", "bench-secret")
+		for j := 0; j < n; j++ {
+			ua.User, ua.CallID = fmt.Sprintf("m%05d", j), pbxtest.Rand()
+			if r := ua.Register("MD5", "Contact: <"+ua.Contact()+">"); r == nil || r.StatusCode != 200 {
+				b.Fatalf("register: %v", r)
+			}
+		}
+		b.ReportMetric(float64(liveHeap()-before)/n, "B/registration")
+	}
+}
+
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -101,7 +101,6 @@ type SIPp struct {
 	cmd     *exec.Cmd
 	opts    SIPpOptions
 	exited  chan struct{}
-	waitErr error
 	output  *lockedBuffer
 	files   sippFiles
 	started time.Time
@@ -248,7 +247,7 @@ func startSIPp(t testing.TB, bin, dir string, o SIPpOptions) (s *SIPp, retry boo
 		started: time.Now(),
 	}
 	go func() {
-		s.waitErr = cmd.Wait()
+		_ = cmd.Wait() // the exit code is read from cmd.ProcessState
 		close(s.exited)
 	}()
 
@@ -265,7 +264,7 @@ func startSIPp(t testing.TB, bin, dir string, o SIPpOptions) (s *SIPp, retry boo
 			return s, false, nil
 		default:
 		}
-		if portBound(o.Transport, o.LocalIP, o.LocalPort) {
+		if portBound(o.Transport, o.LocalPort) {
 			return s, false, nil
 		}
 		if time.Now().After(deadline) {
@@ -632,7 +631,7 @@ func freeSIPPort(ip string) (int, error) {
 
 // portBound reports whether a socket is bound to the port: a UDP socket, or a TCP one in
 // LISTEN state. It reads /proc/net (Linux), so it never holds the port itself.
-func portBound(network, ip string, port int) bool {
+func portBound(network string, port int) bool {
 	want := fmt.Sprintf(":%04X", port)
 	for _, file := range []string{"/proc/net/" + network, "/proc/net/" + network + "6"} {
 		data, err := os.ReadFile(file)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -71,7 +72,8 @@ func (c *accountCache) get(ctx context.Context, username string, now time.Time) 
 			}
 		}
 	}
-	s.m[username] = cachedAccount{acct: a, missing: missing, until: now.Add(c.ttl)}
+	// the name comes from a parsed header: a clone does not keep the request's text alive
+	s.m[strings.Clone(username)] = cachedAccount{acct: a, missing: missing, until: now.Add(c.ttl)}
 	s.mu.Unlock()
 	return a, err
 }

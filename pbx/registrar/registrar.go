@@ -325,7 +325,7 @@ func (r *Registrar) authFailed(req Request, username string, now time.Time) {
 // update turns the REGISTER's contacts into a store update, or a reply when they are wrong.
 func (r *Registrar) update(req Request, aor string, acct Account, now time.Time) (Update, Reply, bool) {
 	cseq := req.CSeq()
-	upd := Update{AOR: aor, CallID: callID(req.Request), CSeq: cseq.SeqNo, MaxContacts: acct.MaxContacts, Now: now}
+	upd := Update{AOR: strings.Clone(aor), CallID: strings.Clone(callID(req.Request)), CSeq: cseq.SeqNo, MaxContacts: acct.MaxContacts, Now: now}
 	headerExpires := -1
 	if h := req.GetHeader("Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
@@ -342,7 +342,7 @@ func (r *Registrar) update(req Request, aor string, acct Account, now time.Time)
 	}
 	ua := ""
 	if h := req.GetHeader("User-Agent"); h != nil {
-		ua = h.Value()
+		ua = strings.Clone(h.Value())
 	}
 	minExp := int(r.cfg.MinExpires / time.Second)
 	for _, c := range contacts {
@@ -377,9 +377,10 @@ func (r *Registrar) update(req Request, aor string, acct Account, now time.Time)
 			q, _ = strconv.ParseFloat(v, 64)
 		}
 		inst, _ := c.Params.Get("+sip.instance")
+		// Clones: parsed header values share the request's text, which a binding must not keep.
 		upd.Changes = append(upd.Changes, Change{Expires: d, Binding: Binding{
-			AOR: aor, Contact: c.Address.String(), Transport: req.Transport, Source: req.Source.String(),
-			Local: req.Local, CallID: upd.CallID, CSeq: upd.CSeq, Q: q, InstanceID: strings.Trim(inst, `"`),
+			AOR: upd.AOR, Contact: c.Address.String(), Transport: req.Transport, Source: req.Source.String(),
+			Local: req.Local, CallID: upd.CallID, CSeq: upd.CSeq, Q: q, InstanceID: strings.Clone(strings.Trim(inst, `"`)),
 			UserAgent: ua, Node: r.cfg.Node, UpdatedAt: now,
 		}})
 	}
