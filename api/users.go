@@ -240,12 +240,12 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The SIP side forgets the accounts (and drops their bindings) before they go.
-	for _, a := range accts {
-		s.accountChanged(ctx, a.Username, true)
-	}
 	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
 		return err
+	}
+	// Only after the rows are gone: a REGISTER racing the delete must not cache them again.
+	for _, a := range accts {
+		s.accountChanged(ctx, a.Username, true)
 	}
 	s.log.Info("user deleted", "user_id", u.ID, "login", u.Login, "sip_accounts", len(accts), "by", principalFrom(ctx).user.ID)
 	w.WriteHeader(http.StatusNoContent)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -46,9 +47,10 @@ type Engine struct {
 	srv    *sipgo.Server
 	tls    *tls.Config
 
-	work     chan job
-	stateful stateful
-	streams  sync.Map // remote address -> *stream, for TCP and TLS framing
+	work      chan job
+	stateful  stateful
+	streams   sync.Map     // remote address -> *stream, for TCP and TLS framing
+	lastSweep atomic.Int64 // unix ns of the last sweep of streams
 
 	udp       net.PacketConn
 	tcp, tlsL net.Listener

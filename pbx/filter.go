@@ -140,21 +140,14 @@ func (e *Engine) filterStream(p sip.TransportReadProps, src netip.AddrPort, data
 	return out, nil
 }
 
-var lastStreamSweep struct {
-	sync.Mutex
-	at time.Time
-}
-
-// sweepStreams forgets framing state of connections idle for 10 minutes (closed ones).
+// sweepStreams forgets framing state of connections idle for 10 minutes (closed ones); it
+// does the work at most once a minute.
 func (e *Engine) sweepStreams() {
 	now := e.now()
-	lastStreamSweep.Lock()
-	if now.Sub(lastStreamSweep.at) < time.Minute {
-		lastStreamSweep.Unlock()
+	if last := e.lastSweep.Load(); last != 0 && now.UnixNano()-last < int64(time.Minute) {
 		return
 	}
-	lastStreamSweep.at = now
-	lastStreamSweep.Unlock()
+	e.lastSweep.Store(now.UnixNano())
 	e.streams.Range(func(k, v any) bool {
 		st := v.(*stream)
 		st.mu.Lock()
