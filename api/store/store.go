@@ -39,6 +39,7 @@ type DB struct {
 
 	authAccount *sql.Stmt // on r: the REGISTER path
 	tokenUser   *sql.Stmt // on r: every authenticated API request
+	sealer      *sealer   // trunk passwords; nil until SetSecretKey
 }
 
 // Open opens the database and applies the pending migrations. dbURL is one of
@@ -206,6 +207,8 @@ var uniqueFields = []struct{ column, index, field string }{
 	{"users.agent_number", "users_agent_number_key", "agent_number"},
 	{"sip_accounts.username", "sip_accounts_username_key", "username"},
 	{"tokens.token_hash", "tokens_token_hash_key", "token"},
+	{"trunks.name", "trunks_name_key", "name"},
+	{"numbers.number", "numbers_number_key", "number"},
 }
 
 // dbErr maps driver errors to the package's: no rows to ErrNotFound, a unique violation to a

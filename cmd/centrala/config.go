@@ -21,6 +21,7 @@ type Config struct {
 	DataDir   string             `yaml:"data_dir"`
 	DBURL     string             `yaml:"db_url"`
 	RedisURL  string             `yaml:"redis_url"`
+	SecretKey string             `yaml:"secret_key"` // base64 of 32 bytes sealing trunk passwords
 	LogLevel  string             `yaml:"log_level"`  // debug, info, warn, error
 	LogFormat string             `yaml:"log_format"` // text or json
 	SIP       pbx.Config         `yaml:"sip"`
@@ -41,6 +42,7 @@ func (c *Config) env() []struct {
 		{"CENTRALA_DATA_DIR", &c.DataDir},
 		{"CENTRALA_DB_URL", &c.DBURL},
 		{"CENTRALA_REDIS_URL", &c.RedisURL},
+		{"CENTRALA_SECRET_KEY", &c.SecretKey},
 		{"CENTRALA_LOG_LEVEL", &c.LogLevel},
 		{"CENTRALA_LOG_FORMAT", &c.LogFormat},
 		{"CENTRALA_SIP_ADDR", &c.SIP.Addr},

@@ -56,6 +56,13 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
+	key, err := store.LoadSecretKey(cfg.SecretKey, filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	if err := db.SetSecretKey(key); err != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
