@@ -27,7 +27,7 @@ type route struct {
 // (openapi.json) describes exactly these; a test compares the two.
 //
 //	admin       everything
-//	supervisor  reads users, SIP accounts, registrations and the event stream
+//	supervisor  reads users, SIP accounts, registrations, the event stream and CDRs
 //	agent       GET /api/v1/me and their own password
 func (s *Server) routes() []route {
 	return []route{
@@ -55,6 +55,11 @@ func (s *Server) routes() []route {
 
 		{"GET /api/v1/registrations", reader, s.listRegistrations},
 		{"GET /api/v1/events", reader, s.events},
+
+		// Agents may later see their own calls; for now CDRs are for supervisors and admins.
+		{"GET /api/v1/cdrs", reader, s.listCDRs},
+		{"GET /api/v1/cdrs.csv", reader, s.exportCDRs},
+		{"GET /api/v1/cdrs/{id}", reader, s.getCDR},
 	}
 }
 

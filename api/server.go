@@ -61,6 +61,7 @@ type Server struct {
 	cfg        Config
 	store      Store
 	reg        Registrar
+	cdrs       CDRs // call detail records (WithCDRs, or the Store)
 	bus        *event.Bus
 	log        *slog.Logger
 	metrics    *metrics
@@ -121,6 +122,13 @@ func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.cdrs == nil {
+		c, ok := st.(CDRs)
+		if !ok {
+			return nil, errors.New("api: the store does not keep call detail records: pass WithCDRs")
+		}
+		s.cdrs = c
 	}
 	if s.metricsReg == nil {
 		s.metricsReg = prometheus.NewRegistry()

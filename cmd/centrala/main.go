@@ -24,6 +24,7 @@ import (
 
 	"github.com/centrala/centrala/api"
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/digest"
 	"github.com/centrala/centrala/pbx/event"
@@ -105,6 +106,22 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	}
 	host, _ := os.Hostname()
 	cfg.Registrar.Node = fmt.Sprintf("%s/%d", host, os.Getpid())
+	// Call records: those a crash left open on this node (named by its stable host name) are
+	// closed as failed now; live ones are closed on a graceful stop.
+	recorder, err := cdr.NewRecorder(db, bus, metrics, cdr.WithLogger(log), cdr.WithNode(host))
+	if err != nil {
+		return err
+	}
+	if n, err := recorder.Recover(ctx, time.Now()); err != nil {
+		return fmt.Errorf("close call records left open: %w", err)
+	} else if n > 0 {
+		log.Warn("closed call records left open by a previous run", "records", n)
+	}
+	defer func() {
+		if _, err := recorder.Shutdown(context.Background(), time.Now()); err != nil {
+			log.Error("close live call records", "error", err)
+		}
+	}()
 	rg, err := registrar.New(cfg.Registrar, locations, accounts{db: db, realm: cfg.SIP.Realm, log: log},
 		verifier, guard, bus, registrar.WithLogger(log), registrar.WithMetrics(metrics))
 	if err != nil {

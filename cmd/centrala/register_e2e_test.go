@@ -41,6 +41,10 @@ func TestFirstStartPrintsAdminOnce(t *testing.T) {
 	if code := s.api("GET", "/api/v1/users", nil, nil, login.Token); code != 200 {
 		t.Fatalf("admin token from login: %d", code)
 	}
+	var cdrs []map[string]any
+	if code := s.api("GET", "/api/v1/cdrs", nil, &cdrs, login.Token); code != 200 || cdrs == nil || len(cdrs) != 0 {
+		t.Fatalf("cdrs on a new server: %d %v", code, cdrs)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "centrala.db")); err != nil {
 		t.Fatalf("no SQLite database in the data dir: %v", err)
 	}
