@@ -1,0 +1,31 @@
+// Package media anchors the RTP of Centrala's calls: it negotiates the audio of each leg in
+// SDP (RFC 3264 offer/answer over RFC 4566) and relays the packets between the two legs
+// through the server, so that RTP really flows both ways through Centrala, phones behind NAT
+// are heard (symmetric RTP), dead calls are noticed (RTP timeout) and PCMU and PCMA phones
+// can talk to each other.
+//
+// Where it sits: the call engine (pbx) owns a call in one goroutine and, for each call:
+//
+//  1. parses the caller's offer (Parse) and chooses the codec (Negotiate); on
+//     ErrNoCommonCodec it answers 488, on ErrInvalidSDP 400;
+//  2. allocates a Relay (Manager.NewRelay; ErrNoPorts: 503) and gives it leg A
+//     (Relay.SetLeg with Session.AudioAddr, the codec and the telephone-event type);
+//  3. offers to the callee with the relay's port of leg B (NewOffer, the caller's codec
+//     first so that no transcoding is needed when the callee has it);
+//  4. reads the callee's answer (Parse, Negotiate with the codecs it offered) into leg B;
+//  5. answers the caller with the relay's port of leg A (NewAnswer), and calls
+//     Relay.ArmTimeout once the call is answered;
+//  6. on a re-INVITE, negotiates again, calls SetLeg with the new SDP of that leg and
+//     SetHold(Session.OnHold()), and relays the offer to the other leg;
+//  7. hangs up when Relay.Timeout delivers a leg, and calls Relay.Close when the call ends.
+//
+// A Relay has two sockets and two goroutines and nothing else per call: timeouts ride on
+// the sockets' read deadlines, metrics are read from per-relay atomic counters at scrape
+// time, and the per-packet path does not allocate. Playback, DTMF collection, recording and
+// the listen/whisper/barge mixer will be siblings of Relay in this package.
+//
+// This package writes its own small SDP parser instead of using diago's media/sdp: diago's
+// keeps an SDP as a map of line types, which loses the order and the level (session or
+// media) of attributes that offer/answer depends on, and is lenient where the relay needs
+// strict input. It is fuzzed (FuzzParse).
+package media
