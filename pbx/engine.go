@@ -52,6 +52,7 @@ type Engine struct {
 	streams   sync.Map     // remote address -> *stream, for TCP and TLS framing
 	lastSweep atomic.Int64 // unix ns of the last sweep of streams
 
+	addrs     struct{ udp, tcp, tls string } // listening addresses, set by Listen
 	udp       net.PacketConn
 	tcp, tlsL net.Listener
 	bufs      sync.Pool
@@ -171,28 +172,16 @@ func (e *Engine) Listen() error {
 			return fmt.Errorf("listen sip tls %s: %w", e.cfg.TLSAddr, err)
 		}
 		e.tlsL = tls.NewListener(l, e.tls)
+		e.addrs.tls = l.Addr().String()
 	}
+	e.addrs.udp, e.addrs.tcp = e.udp.LocalAddr().String(), e.tcp.Addr().String()
 	return nil
 }
 
 // UDPAddr, TCPAddr and TLSAddr are the listening addresses after Listen ("" when none).
-func (e *Engine) UDPAddr() string { return addrString(e.udp) }
-func (e *Engine) TCPAddr() string { return addrString(e.tcp) }
-func (e *Engine) TLSAddr() string { return addrString(e.tlsL) }
-
-func addrString(x any) string {
-	switch v := x.(type) {
-	case net.PacketConn:
-		if v != nil {
-			return v.LocalAddr().String()
-		}
-	case net.Listener:
-		if v != nil {
-			return v.Addr().String()
-		}
-	}
-	return ""
-}
+func (e *Engine) UDPAddr() string { return e.addrs.udp }
+func (e *Engine) TCPAddr() string { return e.addrs.tcp }
+func (e *Engine) TLSAddr() string { return e.addrs.tls }
 
 // Run listens (if Listen was not called) and serves until ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
@@ -301,11 +290,11 @@ func (e *Engine) handle(ctx context.Context, j job) {
 func (e *Engine) localAddr(network string) string {
 	switch network {
 	case "UDP":
-		return e.UDPAddr()
+		return e.addrs.udp
 	case "TLS":
-		return e.TLSAddr()
+		return e.addrs.tls
 	}
-	return e.TCPAddr()
+	return e.addrs.tcp
 }
 
 // response builds a stateless response to req (RFC 3261 section 8.2.6).
