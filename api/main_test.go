@@ -66,6 +66,9 @@ const (
 	testAdminToken = "test-admin-token-0123456789"
 )
 
+// testSecretKey seals trunk passwords in the test store.
+var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
+
 // env is a Server on a real SQLite store behind an httptest server, with a client whose
 // every request and response is checked against the OpenAPI document.
 type env struct {
@@ -102,6 +105,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	db, err := store.Open(ctx, "", t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.SetSecretKey(testSecretKey))
 	e := &env{t: t, db: db, bus: event.NewBus(), registry: prometheus.NewRegistry()}
 	e.reg = &fakeRegistrar{AccountChangedFunc: func(ctx context.Context, username string, gone bool) {
 		e.mu.Lock()

@@ -27,7 +27,7 @@ type route struct {
 // (openapi.json) describes exactly these; a test compares the two.
 //
 //	admin       everything
-//	supervisor  reads users, SIP accounts, registrations, the event stream and CDRs
+//	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks and numbers
 //	agent       GET /api/v1/me and their own password
 func (s *Server) routes() []route {
 	return []route{
@@ -60,6 +60,18 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/cdrs", reader, s.listCDRs},
 		{"GET /api/v1/cdrs.csv", reader, s.exportCDRs},
 		{"GET /api/v1/cdrs/{id}", reader, s.getCDR},
+
+		{"GET /api/v1/trunks", reader, s.listTrunks},
+		{"POST /api/v1/trunks", admin, s.createTrunk},
+		{"GET /api/v1/trunks/{id}", reader, s.getTrunk},
+		{"PUT /api/v1/trunks/{id}", admin, s.putTrunk},
+		{"DELETE /api/v1/trunks/{id}", admin, s.deleteTrunk},
+
+		{"GET /api/v1/numbers", reader, s.listNumbers},
+		{"POST /api/v1/numbers", admin, s.createNumber},
+		{"GET /api/v1/numbers/{id}", reader, s.getNumber},
+		{"PUT /api/v1/numbers/{id}", admin, s.putNumber},
+		{"DELETE /api/v1/numbers/{id}", admin, s.deleteNumber},
 	}
 }
 

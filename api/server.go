@@ -37,6 +37,18 @@ type Store interface {
 	UpdateSIPAccount(ctx context.Context, a store.SIPAccount) (store.SIPAccount, error)
 	DeleteSIPAccount(ctx context.Context, id int64) error
 
+	CreateTrunk(ctx context.Context, t store.Trunk) (store.Trunk, error)
+	GetTrunk(ctx context.Context, id int64) (store.Trunk, error)
+	ListTrunks(ctx context.Context) ([]store.Trunk, error)
+	UpdateTrunk(ctx context.Context, t store.Trunk) (store.Trunk, error)
+	DeleteTrunk(ctx context.Context, id int64) error
+
+	CreateNumber(ctx context.Context, n store.Number) (store.Number, error)
+	GetNumber(ctx context.Context, id int64) (store.Number, error)
+	ListNumbers(ctx context.Context) ([]store.Number, error)
+	UpdateNumber(ctx context.Context, n store.Number) (store.Number, error)
+	DeleteNumber(ctx context.Context, id int64) error
+
 	CreateToken(ctx context.Context, userID int64, name, tokenHash string, expiresAt *time.Time) (store.Token, error)
 	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
 }

@@ -1,0 +1,213 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/centrala/centrala/api/store"
+)
+
+// numberInput is the body of POST and PUT /api/v1/numbers[/{id}] (PUT is a full update).
+type numberInput struct {
+	Number      string           `json:"number"`
+	Description string           `json:"description"`
+	TrunkID     *int64           `json:"trunk_id"`
+	Destination *destinationJSON `json:"destination"`
+}
+
+type destinationJSON struct {
+	Type   string `json:"type"`
+	Target string `json:"target"`
+}
+
+var e164Re = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Destination types. Every type is a valid value (the document lists them all, so clients
+// can rely on them); only the routable ones are accepted until the features behind the
+// others exist, so nothing half-works.
+var (
+	destinationTypes    = []string{"extension", "ring_group", "ivr", "queue", "external", "announcement", "hangup", "schedule"}
+	routableDestination = []string{"extension", "hangup"}
+)
+
+const (
+	defaultHangupCode = "480"
+)
+
+func (in numberInput) apply(n *store.Number) {
+	n.Number, n.Description, n.TrunkID = in.Number, in.Description, in.TrunkID
+	n.Destination = store.Destination{}
+	if in.Destination != nil {
+		n.Destination = store.Destination{Type: in.Destination.Type, Target: in.Destination.Target}
+		if n.Destination.Type == "hangup" && n.Destination.Target == "" {
+			n.Destination.Target = defaultHangupCode
+		}
+	}
+}
+
+// checkNumber validates every field of a number as it would be stored, looking up its trunk
+// and its destination in the store. hasDest is false when the body had no destination.
+func (s *Server) checkNumber(ctx context.Context, f *fieldErrors, n store.Number, hasDest bool) error {
+	if !e164Re.MatchString(n.Number) {
+		f.add("number", "must be E.164: + then 7 to 15 digits, the first not 0")
+	}
+	checkName(f, "description", n.Description, false)
+	if n.TrunkID != nil {
+		if _, err := s.store.GetTrunk(ctx, *n.TrunkID); errors.Is(err, store.ErrNotFound) {
+			f.add("trunk_id", "no trunk has this id")
+		} else if err != nil {
+			return err
+		}
+	}
+	if !hasDest {
+		f.add("destination", "is required")
+		return nil
+	}
+	d := n.Destination
+	switch {
+	case !oneOf(d.Type, destinationTypes):
+		f.add("destination.type", "must be one of %s", strings.Join(destinationTypes, ", "))
+	case !oneOf(d.Type, routableDestination):
+		f.add("destination.type", "not available yet")
+	case d.Type == "extension":
+		ok, err := s.activeExtension(ctx, d.Target)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			f.add("destination.target", "must be the extension of an active user")
+		}
+	case d.Type == "hangup":
+		if code, err := strconv.Atoi(d.Target); err != nil || code < 400 || code > 699 || strconv.Itoa(code) != d.Target {
+			f.add("destination.target", "must be a SIP final code from 400 to 699")
+		}
+	}
+	return nil
+}
+
+// activeExtension reports whether a user that is not archived has the extension.
+func (s *Server) activeExtension(ctx context.Context, ext string) (bool, error) {
+	if ext == "" {
+		return false, nil
+	}
+	users, err := s.store.ListUsers(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.Extension == ext && u.ArchivedAt == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
+	ns, err := s.store.ListNumbers(r.Context())
+	if err != nil {
+		return err
+	}
+	if ns == nil {
+		ns = []store.Number{}
+	}
+	return writeJSON(w, http.StatusOK, ns)
+}
+
+func (s *Server) numberFromPath(r *http.Request) (store.Number, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return store.Number{}, err
+	}
+	return s.store.GetNumber(r.Context(), id)
+}
+
+func (s *Server) getNumber(w http.ResponseWriter, r *http.Request) error {
+	n, err := s.numberFromPath(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, n)
+}
+
+// errTrunkGone answers a write that lost a race with the deletion of its trunk.
+var errTrunkGone = &httpError{status: http.StatusUnprocessableEntity, detail: "invalid fields: trunk_id",
+	fields: []fieldError{{Field: "trunk_id", Message: "no trunk has this id"}}}
+
+func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
+	var in numberInput
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var n store.Number
+	in.apply(&n)
+	var bad fieldErrors
+	if err := s.checkNumber(ctx, &bad, n, in.Destination != nil); err != nil {
+		return err
+	}
+	if err := bad.err(); err != nil {
+		return err
+	}
+	n, err := s.store.CreateNumber(ctx, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return errTrunkGone
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("number created", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
+		"by", principalFrom(ctx).user.ID)
+	w.Header().Set("Location", "/api/v1/numbers/"+formatID(n.ID))
+	return writeJSON(w, http.StatusCreated, n)
+}
+
+func (s *Server) putNumber(w http.ResponseWriter, r *http.Request) error {
+	var in numberInput
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	old, err := s.numberFromPath(r)
+	if err != nil {
+		return err
+	}
+	n := store.Number{ID: old.ID}
+	in.apply(&n)
+	var bad fieldErrors
+	if err := s.checkNumber(ctx, &bad, n, in.Destination != nil); err != nil {
+		return err
+	}
+	if err := bad.err(); err != nil {
+		return err
+	}
+	n, err = s.store.UpdateNumber(ctx, n)
+	if errors.Is(err, store.ErrNotFound) && in.TrunkID != nil {
+		// The number or its trunk went meanwhile: tell which.
+		if _, gerr := s.store.GetNumber(ctx, old.ID); gerr == nil {
+			return errTrunkGone
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("number updated", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
+		"by", principalFrom(ctx).user.ID)
+	return writeJSON(w, http.StatusOK, n)
+}
+
+func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteNumber(r.Context(), id); err != nil {
+		return err
+	}
+	s.log.Info("number deleted", "number_id", id, "by", principalFrom(r.Context()).user.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
