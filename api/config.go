@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
+
+	"github.com/centrala/centrala/routing"
 )
 
 // Config of the admin API.
@@ -19,6 +22,61 @@ type Config struct {
 	ExtensionMaxDigits int           `yaml:"extension_max_digits"` // longest internal extension
 	TokenTTL           time.Duration `yaml:"token_ttl"`            // lifetime of a token from POST /api/v1/auth/login
 	MaxBodyBytes       int64         `yaml:"max_body_bytes"`       // larger request bodies get 413
+	// Routing is the numbering plan and emergency settings of the outbound rule table; cmd
+	// copies it from the routing section.
+	Routing RoutingConfig `yaml:"-"`
+}
+
+// RoutingConfig is the configuration of outbound routing (the routing: section).
+type RoutingConfig struct {
+	routing.Numbering `yaml:",inline"`
+	// Emergency numbers are always allowed, for everyone (dialled form or E.164).
+	Emergency []string `yaml:"emergency"`
+	// EmergencyTrunks carry emergency calls no allow rule gives trunks for.
+	EmergencyTrunks []int64 `yaml:"emergency_trunks"`
+	// EmergencyCLIP is a project number presented on emergency calls no rule gives one for;
+	// until the number exists in the numbers table it is ignored (with a warning).
+	EmergencyCLIP string `yaml:"emergency_clip"`
+}
+
+// DefaultEmergency are the emergency numbers when none are configured: the European,
+// North American and British ones, which GSM phones treat as emergency numbers everywhere.
+func DefaultEmergency() []string { return []string{"112", "911", "999"} }
+
+// Defaults fills zero fields: international prefix 00 (ITU-T E.164 recommendation) and the
+// default emergency numbers.
+func (c *RoutingConfig) Defaults() {
+	if c.InternationalPrefix == "" {
+		c.InternationalPrefix = "00"
+	}
+	if c.Emergency == nil {
+		c.Emergency = DefaultEmergency()
+	}
+	if c.EmergencyTrunks == nil {
+		c.EmergencyTrunks = []int64{}
+	}
+}
+
+// Validate checks the numbering plan, the emergency numbers and trunk ids (whether the
+// trunks and the CLIP exist is checked against the database when the table is built).
+func (c *RoutingConfig) Validate() error {
+	_, err := routing.NewTable(nil, routing.Options{Numbering: c.Numbering, Emergency: c.Emergency,
+		EmergencyTrunks: c.EmergencyTrunks})
+	var ve *routing.ValidationError
+	if errors.As(err, &ve) {
+		parts := make([]string, len(ve.Errors))
+		for i, f := range ve.Errors {
+			parts[i] = strings.TrimPrefix(strings.TrimPrefix(f.Field, "options."), "numbering.") + ": " + f.Message
+		}
+		return errors.New("routing: " + strings.Join(parts, "; "))
+	}
+	if err != nil {
+		return err
+	}
+	if c.EmergencyCLIP != "" && !clipRe.MatchString(c.EmergencyCLIP) {
+		return fmt.Errorf("routing emergency_clip %q: want a number (digits, optionally with a leading +)", c.EmergencyCLIP)
+	}
+	return nil
 }
 
 // Defaults fills zero fields.
@@ -41,6 +99,7 @@ func (c *Config) Defaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	c.Routing.Defaults()
 }
 
 // minAdminToken is the shortest admin token accepted: it is a password that never expires.
@@ -68,5 +127,5 @@ func (c *Config) Validate() error {
 	case c.MaxBodyBytes < 1024:
 		return errors.New("api max_body_bytes must be at least 1024")
 	}
-	return nil
+	return c.Routing.Validate()
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/centrala/centrala/routing"
 )
 
 func TestConfig(t *testing.T) {
@@ -12,7 +14,9 @@ func TestConfig(t *testing.T) {
 	var c Config
 	c.Defaults()
 	require.Equal(t, Config{Addr: "127.0.0.1:8080", MinPasswordLength: 8, ExtensionMinDigits: 2,
-		ExtensionMaxDigits: 6, TokenTTL: 12 * time.Hour, MaxBodyBytes: 1 << 20}, c)
+		ExtensionMaxDigits: 6, TokenTTL: 12 * time.Hour, MaxBodyBytes: 1 << 20,
+		Routing: RoutingConfig{Numbering: routing.Numbering{InternationalPrefix: "00"},
+			Emergency: []string{"112", "911", "999"}, EmergencyTrunks: []int64{}}}, c)
 	require.ErrorContains(t, c.Validate(), "realm")
 	c.Realm = "r"
 	require.NoError(t, c.Validate())
@@ -24,6 +28,10 @@ func TestConfig(t *testing.T) {
 		"short token ttl":     func(c *Config) { c.TokenTTL = time.Second },
 		"tiny body limit":     func(c *Config) { c.MaxBodyBytes = 10 },
 		"negative min length": func(c *Config) { c.MinPasswordLength = -1 },
+		"bad country code":    func(c *Config) { c.Routing.CountryCode = "0" },
+		"bad emergency":       func(c *Config) { c.Routing.Emergency = []string{"1x2"} },
+		"bad emergency trunk": func(c *Config) { c.Routing.EmergencyTrunks = []int64{0} },
+		"bad emergency clip":  func(c *Config) { c.Routing.EmergencyCLIP = "abc" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := c

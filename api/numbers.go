@@ -152,6 +152,8 @@ func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	n, err := s.store.CreateNumber(ctx, n)
 	if errors.Is(err, store.ErrNotFound) {
 		return errTrunkGone
@@ -159,6 +161,7 @@ func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.rebuildAfter(ctx, "creating a number")
 	s.log.Info("number created", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
 		"by", principalFrom(ctx).user.ID)
 	w.Header().Set("Location", "/api/v1/numbers/"+formatID(n.ID))
@@ -184,6 +187,17 @@ func (s *Server) putNumber(w http.ResponseWriter, r *http.Request) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
+	if n.Number != old.Number {
+		numbers, err := s.numbersWithout(ctx, old.ID, n.Number)
+		if err != nil {
+			return err
+		}
+		if err := s.checkNumbersChange(ctx, numbers); err != nil {
+			return err
+		}
+	}
 	n, err = s.store.UpdateNumber(ctx, n)
 	if errors.Is(err, store.ErrNotFound) && in.TrunkID != nil {
 		// The number or its trunk went meanwhile: tell which.
@@ -194,6 +208,7 @@ func (s *Server) putNumber(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.rebuildAfter(ctx, "updating a number")
 	s.log.Info("number updated", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
 		"by", principalFrom(ctx).user.ID)
 	return writeJSON(w, http.StatusOK, n)
@@ -204,9 +219,20 @@ func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteNumber(r.Context(), id); err != nil {
+	ctx := r.Context()
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
+	numbers, err := s.numbersWithout(ctx, id, "")
+	if err != nil {
 		return err
 	}
+	if err := s.checkNumbersChange(ctx, numbers); err != nil {
+		return err
+	}
+	if err := s.store.DeleteNumber(ctx, id); err != nil {
+		return err
+	}
+	s.rebuildAfter(ctx, "deleting a number")
 	s.log.Info("number deleted", "number_id", id, "by", principalFrom(r.Context()).user.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -27,7 +27,8 @@ type route struct {
 // (openapi.json) describes exactly these; a test compares the two.
 //
 //	admin       everything
-//	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks and numbers
+//	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks, numbers and
+//	            outbound rules; explains routing
 //	agent       GET /api/v1/me and their own password
 func (s *Server) routes() []route {
 	return []route{
@@ -72,6 +73,14 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/numbers/{id}", reader, s.getNumber},
 		{"PUT /api/v1/numbers/{id}", admin, s.putNumber},
 		{"DELETE /api/v1/numbers/{id}", admin, s.deleteNumber},
+
+		{"GET /api/v1/outbound-rules", reader, s.listOutboundRules},
+		{"POST /api/v1/outbound-rules", admin, s.createOutboundRule},
+		{"PUT /api/v1/outbound-rules/order", admin, s.orderOutboundRules},
+		{"GET /api/v1/outbound-rules/{id}", reader, s.getOutboundRule},
+		{"PUT /api/v1/outbound-rules/{id}", admin, s.putOutboundRule},
+		{"DELETE /api/v1/outbound-rules/{id}", admin, s.deleteOutboundRule},
+		{"POST /api/v1/routing/explain", reader, s.explain},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
+	"github.com/centrala/centrala/routing"
 )
 
 // Store is what the API needs of the SQL store (implemented by *store.DB).
@@ -49,6 +50,15 @@ type Store interface {
 	UpdateNumber(ctx context.Context, n store.Number) (store.Number, error)
 	DeleteNumber(ctx context.Context, id int64) error
 
+	ListOutboundRules(ctx context.Context) ([]store.OutboundRule, error)
+	GetOutboundRule(ctx context.Context, id int64) (store.OutboundRule, error)
+	CreateOutboundRule(ctx context.Context, r store.OutboundRule) (store.OutboundRule, error)
+	UpdateOutboundRule(ctx context.Context, r store.OutboundRule) (store.OutboundRule, error)
+	DeleteOutboundRule(ctx context.Context, id int64) error
+	ReorderOutboundRules(ctx context.Context, ids []int64) ([]store.OutboundRule, error)
+	// AuthAccount finds a SIP account by username (routing explain).
+	AuthAccount(ctx context.Context, username string) (store.AuthAccount, error)
+
 	CreateToken(ctx context.Context, userID int64, name, tokenHash string, expiresAt *time.Time) (store.Token, error)
 	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
 }
@@ -81,6 +91,9 @@ type Server struct {
 	gatherer   prometheus.Gatherer
 	handler    http.Handler
 	table      []route
+
+	routingMu sync.Mutex     // serialises changes of rules, numbers and trunks with table rebuilds
+	holder    routing.Holder // the current outbound routing table
 
 	heartbeat    time.Duration // SSE keep-alive comment interval
 	readTimeout  time.Duration // http.Server ReadTimeout (event streams lift it)
@@ -157,6 +170,9 @@ func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.RebuildRouting(context.Background()); err != nil {
+		return nil, err
+	}
 	s.table = s.routes()
 	mux := http.NewServeMux()
 	for _, rt := range s.table {

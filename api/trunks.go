@@ -225,10 +225,13 @@ func (s *Server) createTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	t, err := s.store.CreateTrunk(r.Context(), t)
 	if err != nil {
 		return err
 	}
+	s.rebuildAfter(r.Context(), "creating a trunk")
 	s.log.Info("trunk created", "trunk_id", t.ID, "name", t.Name, "kind", t.Kind, "by", principalFrom(r.Context()).user.ID)
 	w.Header().Set("Location", "/api/v1/trunks/"+formatID(t.ID))
 	return writeJSON(w, http.StatusCreated, trunkOut(t))
@@ -250,10 +253,13 @@ func (s *Server) putTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
 	t, err = s.store.UpdateTrunk(r.Context(), t)
 	if err != nil {
 		return err
 	}
+	s.rebuildAfter(r.Context(), "updating a trunk")
 	s.log.Info("trunk updated", "trunk_id", t.ID, "name", t.Name, "password_changed", in.Password != nil,
 		"by", principalFrom(r.Context()).user.ID)
 	return writeJSON(w, http.StatusOK, trunkOut(t))
@@ -264,9 +270,15 @@ func (s *Server) deleteTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.routingMu.Lock()
+	defer s.routingMu.Unlock()
+	if err := s.checkTrunkUnused(r.Context(), id); err != nil {
+		return err
+	}
 	if err := s.store.DeleteTrunk(r.Context(), id); err != nil {
 		return err
 	}
+	s.rebuildAfter(r.Context(), "deleting a trunk")
 	s.log.Info("trunk deleted", "trunk_id", id, "by", principalFrom(r.Context()).user.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -28,6 +28,7 @@ type Config struct {
 	Registrar registrar.Config   `yaml:"registrar"`
 	Security  digest.GuardConfig `yaml:"security"`
 	API       api.Config         `yaml:"api"`
+	Routing   api.RoutingConfig  `yaml:"routing"` // numbering plan and emergency numbers of outbound routing
 }
 
 // env maps each environment variable to the field it sets.
@@ -93,7 +94,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	c.Registrar.Defaults()
 	c.Security.Defaults()
 	c.API.Realm = c.SIP.Realm
+	c.API.Routing = c.Routing
 	c.API.Defaults()
+	c.Routing = c.API.Routing
 	if err := c.SIP.Validate(); err != nil {
 		return c, err
 	}

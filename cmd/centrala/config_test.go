@@ -54,6 +54,9 @@ func TestBadConfigRefused(t *testing.T) {
 		"bad log level": "log_level: loud\n",
 		"tls half set":  "sip:\n  tls_addr: 127.0.0.1:5061\n",
 		"bad limits":    "registrar:\n  min_expires: 2h\n  max_expires: 1h\n",
+		"bad country":   "routing:\n  country_code: \"+48\"\n",
+		"bad emergency": "routing:\n  emergency: [\"11a\"]\n",
+		"prefix alone":  "routing:\n  national_prefix: \"0\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name+".yaml")
