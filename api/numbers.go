@@ -118,11 +118,7 @@ func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) numberFromPath(r *http.Request) (store.Number, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return store.Number{}, err
-	}
-	return s.store.GetNumber(r.Context(), id)
+	return fromPath(r, s.store.GetNumber)
 }
 
 func (s *Server) getNumber(w http.ResponseWriter, r *http.Request) error {

@@ -180,11 +180,7 @@ func (s *Server) listOutboundRules(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) ruleFromPath(r *http.Request) (store.OutboundRule, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return store.OutboundRule{}, err
-	}
-	return s.store.GetOutboundRule(r.Context(), id)
+	return fromPath(r, s.store.GetOutboundRule)
 }
 
 func (s *Server) getOutboundRule(w http.ResponseWriter, r *http.Request) error {

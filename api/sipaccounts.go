@@ -82,11 +82,7 @@ func (s *Server) createSIPAccount(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) sipAccountFromPath(r *http.Request) (store.SIPAccount, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return store.SIPAccount{}, err
-	}
-	return s.store.GetSIPAccount(r.Context(), id)
+	return fromPath(r, s.store.GetSIPAccount)
 }
 
 func (s *Server) getSIPAccount(w http.ResponseWriter, r *http.Request) error {

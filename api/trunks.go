@@ -198,11 +198,7 @@ func (s *Server) listTrunks(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) trunkFromPath(r *http.Request) (store.Trunk, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return store.Trunk{}, err
-	}
-	return s.store.GetTrunk(r.Context(), id)
+	return fromPath(r, s.store.GetTrunk)
 }
 
 func (s *Server) getTrunk(w http.ResponseWriter, r *http.Request) error {

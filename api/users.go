@@ -85,6 +85,16 @@ type passwordRequest struct {
 	Password string `json:"password"`
 }
 
+// fromPath loads the resource the {id} path value names with get.
+func fromPath[T any](r *http.Request, get func(context.Context, int64) (T, error)) (T, error) {
+	id, err := pathID(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return get(r.Context(), id)
+}
+
 // pathID reads {id}; a malformed id names nothing that exists (404).
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -95,11 +105,7 @@ func pathID(r *http.Request) (int64, error) {
 }
 
 func (s *Server) userFromPath(r *http.Request) (store.User, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return store.User{}, err
-	}
-	return s.store.GetUser(r.Context(), id)
+	return fromPath(r, s.store.GetUser)
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
