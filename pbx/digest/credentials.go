@@ -42,8 +42,52 @@ func ParseCredentials(v string) (Credentials, error) {
 	if !strings.EqualFold(v[:sp], "digest") {
 		return c, ErrScheme
 	}
-	rest := v[sp:]
-	seen := 0
+	params, err := ParseParams(v[sp:])
+	if err != nil {
+		return c, err
+	}
+	for _, p := range params {
+		switch strings.ToLower(p.Name) {
+		case "username":
+			c.Username = p.Value
+		case "realm":
+			c.Realm = p.Value
+		case "nonce":
+			c.Nonce = p.Value
+		case "uri":
+			c.URI = p.Value
+		case "response":
+			c.Response = p.Value
+		case "algorithm":
+			c.Algorithm = Algorithm(p.Value)
+		case "cnonce":
+			c.CNonce = p.Value
+		case "opaque":
+			c.Opaque = p.Value
+		case "qop":
+			c.QOP = p.Value
+		case "nc":
+			c.NC = p.Value
+		}
+	}
+	if c.Username == "" || c.Nonce == "" || c.Response == "" {
+		return c, ErrMalformed
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = MD5
+	}
+	return c, nil
+}
+
+// Param is one auth-param of a challenge or credentials value.
+type Param struct{ Name, Value string }
+
+// ParseParams parses the comma-separated auth-params after the scheme (RFC 3261 section
+// 25.1, RFC 7235): values as tokens or quoted strings with backslash escapes, any amount of
+// linear white space. It is shared by the server (ParseCredentials) and the client
+// (ParseChallenge).
+func ParseParams(rest string) ([]Param, error) {
+	var out []Param
 	for {
 		rest = strings.TrimLeft(rest, " \t\r\n")
 		if rest == "" {
@@ -51,19 +95,18 @@ func ParseCredentials(v string) (Credentials, error) {
 		}
 		eq := strings.IndexByte(rest, '=')
 		if eq <= 0 {
-			return c, ErrMalformed
+			return nil, ErrMalformed
 		}
 		name := strings.TrimRight(rest[:eq], " \t")
 		if !isToken(name) {
-			return c, ErrMalformed
+			return nil, ErrMalformed
 		}
 		rest = strings.TrimLeft(rest[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(rest, `"`) {
 			var ok bool
-			val, rest, ok = cutQuoted(rest[1:])
-			if !ok {
-				return c, ErrMalformed
+			if val, rest, ok = cutQuoted(rest[1:]); !ok {
+				return nil, ErrMalformed
 			}
 		} else {
 			end := strings.IndexAny(rest, ", \t")
@@ -72,48 +115,23 @@ func ParseCredentials(v string) (Credentials, error) {
 			}
 			val, rest = rest[:end], rest[end:]
 			if val == "" {
-				return c, ErrMalformed
+				return nil, ErrMalformed
 			}
 		}
-		switch strings.ToLower(name) {
-		case "username":
-			c.Username = val
-		case "realm":
-			c.Realm = val
-		case "nonce":
-			c.Nonce = val
-		case "uri":
-			c.URI = val
-		case "response":
-			c.Response = val
-		case "algorithm":
-			c.Algorithm = Algorithm(val)
-		case "cnonce":
-			c.CNonce = val
-		case "opaque":
-			c.Opaque = val
-		case "qop":
-			c.QOP = val
-		case "nc":
-			c.NC = val
-		}
-		seen++
+		out = append(out, Param{Name: name, Value: val})
 		rest = strings.TrimLeft(rest, " \t\r\n")
 		if rest == "" {
 			break
 		}
 		if rest[0] != ',' {
-			return c, ErrMalformed
+			return nil, ErrMalformed
 		}
 		rest = rest[1:]
 	}
-	if seen == 0 || c.Username == "" || c.Nonce == "" || c.Response == "" {
-		return c, ErrMalformed
+	if len(out) == 0 {
+		return nil, ErrMalformed
 	}
-	if c.Algorithm == "" {
-		c.Algorithm = MD5
-	}
-	return c, nil
+	return out, nil
 }
 
 // cutQuoted reads a quoted-string body up to its closing quote, undoing quoted-pairs.

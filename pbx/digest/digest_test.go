@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -261,5 +262,38 @@ func TestOnlyOfferedAlgorithmsAccepted(t *testing.T) {
 	}
 	if _, err := ParseAlgorithm("SHA-512-256"); err == nil {
 		t.Fatal("unsupported algorithm parsed")
+	}
+}
+
+// The client side answers what the server side accepts, and matches RFC 2617's example.
+func TestClientAnswer(t *testing.T) {
+	c, err := ParseChallenge(`Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"`)
+	if err != nil || !c.Supported() || c.Algorithm != MD5 || len(c.QOP) != 2 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	got := c.Answer("Mufasa", "Circle Of Life", "GET", "/dir/index.html", 1, "0a4f113b")
+	if !strings.Contains(got, `response="6629fae49393a05397450978507c4ef1"`) || !strings.Contains(got, `opaque="5ccc069c403ebaf9f0171e9517f40e41"`) {
+		t.Fatalf("answer %s", got)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	v := NewVerifier("centrala", []byte("0123456789abcdef"), time.Minute, []Algorithm{SHA256, MD5})
+	for i, ch := range v.Challenges(now, false) { // one nonce for both: the next count each time
+		c, err := ParseChallenge(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, err := ParseCredentials(c.Answer("al", "pw", "REGISTER", "sip:centrala", uint32(i+1), NewCNonce()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Check(creds, "REGISTER", HA1(c.Algorithm, "al", "centrala", "pw"), now); got != OK {
+			t.Fatalf("%s answer: %v", c.Algorithm, got)
+		}
+	}
+	for _, bad := range []string{`Basic realm="x"`, `Digest realm="x"`, `Digest nonce="n", algorithm=SHA-512-256`, `Digest nonce="n", qop="auth-int"`} {
+		c, err := ParseChallenge(bad)
+		if err == nil && c.Supported() {
+			t.Fatalf("%q accepted", bad)
+		}
 	}
 }
