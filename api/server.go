@@ -15,6 +15,7 @@ import (
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
+	"github.com/centrala/centrala/pbx/trunk"
 	"github.com/centrala/centrala/routing"
 )
 
@@ -83,7 +84,8 @@ type Server struct {
 	cfg        Config
 	store      Store
 	reg        Registrar
-	cdrs       CDRs // call detail records (WithCDRs, or the Store)
+	cdrs       CDRs   // call detail records (WithCDRs, or the Store)
+	trunks     Trunks // running trunks (WithTrunks); nil: none
 	bus        *event.Bus
 	log        *slog.Logger
 	metrics    *metrics
@@ -130,6 +132,16 @@ func WithRegisterer(r prometheus.Registerer) Option {
 func WithGatherer(g prometheus.Gatherer) Option {
 	return func(s *Server) error { s.gatherer = g; return nil }
 }
+
+// Trunks is what the API needs of the running trunks (the SIP side): the trunk list after
+// every change, and each register trunk's registration status.
+type Trunks interface {
+	Apply(ctx context.Context, trunks []store.Trunk)
+	Status(id int64) (trunk.Status, bool)
+}
+
+// WithTrunks connects the running trunks: changes are applied at once, status is shown.
+func WithTrunks(t Trunks) Option { return func(s *Server) error { s.trunks = t; return nil } }
 
 // New returns a Server. The collaborators are required; cfg gets its defaults.
 func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*Server, error) {

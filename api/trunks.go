@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx/trunk"
 )
 
 // trunkInput is the body of POST and PUT /api/v1/trunks[/{id}]. PUT is a full update, except
@@ -28,17 +31,41 @@ type trunkInput struct {
 	Enabled         *bool    `json:"enabled"`          // default true
 }
 
-// trunkJSON is a trunk as answered: never its password, only whether one is set.
+// trunkJSON is a trunk as answered: never its password, only whether one is set; a
+// register trunk carries its registration status when the SIP side runs it.
 type trunkJSON struct {
 	store.Trunk
-	PasswordSet bool `json:"password_set"`
+	PasswordSet bool          `json:"password_set"`
+	Status      *trunk.Status `json:"status,omitempty"`
 }
 
-func trunkOut(t store.Trunk) trunkJSON {
+func (s *Server) trunkOut(t store.Trunk) trunkJSON {
 	if t.AllowedSources == nil {
 		t.AllowedSources = []string{}
 	}
-	return trunkJSON{Trunk: t, PasswordSet: t.Password != ""}
+	out := trunkJSON{Trunk: t, PasswordSet: t.Password != ""}
+	if s.trunks != nil {
+		if st, ok := s.trunks.Status(t.ID); ok {
+			out.Status = &st
+		}
+	}
+	return out
+}
+
+// applyTrunks hands the SIP side the trunk list after a change (it starts, restarts or stops
+// registrations); the client going away does not cancel it.
+func (s *Server) applyTrunks(ctx context.Context) {
+	if s.trunks == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	ts, err := s.store.ListTrunks(ctx)
+	if err != nil {
+		s.log.Error("apply trunks", "error", err)
+		return
+	}
+	s.trunks.Apply(ctx, ts)
 }
 
 // Enumerations and limits of trunks; the OpenAPI document lists the same values.
@@ -192,7 +219,7 @@ func (s *Server) listTrunks(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]trunkJSON, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, trunkOut(t))
+		out = append(out, s.trunkOut(t))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -206,7 +233,7 @@ func (s *Server) getTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, trunkOut(t))
+	return writeJSON(w, http.StatusOK, s.trunkOut(t))
 }
 
 func (s *Server) createTrunk(w http.ResponseWriter, r *http.Request) error {
@@ -228,9 +255,10 @@ func (s *Server) createTrunk(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(r.Context(), "creating a trunk")
+	s.applyTrunks(r.Context())
 	s.log.Info("trunk created", "trunk_id", t.ID, "name", t.Name, "kind", t.Kind, "by", principalFrom(r.Context()).user.ID)
 	w.Header().Set("Location", "/api/v1/trunks/"+formatID(t.ID))
-	return writeJSON(w, http.StatusCreated, trunkOut(t))
+	return writeJSON(w, http.StatusCreated, s.trunkOut(t))
 }
 
 func (s *Server) putTrunk(w http.ResponseWriter, r *http.Request) error {
@@ -256,9 +284,10 @@ func (s *Server) putTrunk(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(r.Context(), "updating a trunk")
+	s.applyTrunks(r.Context())
 	s.log.Info("trunk updated", "trunk_id", t.ID, "name", t.Name, "password_changed", in.Password != nil,
 		"by", principalFrom(r.Context()).user.ID)
-	return writeJSON(w, http.StatusOK, trunkOut(t))
+	return writeJSON(w, http.StatusOK, s.trunkOut(t))
 }
 
 func (s *Server) deleteTrunk(w http.ResponseWriter, r *http.Request) error {
@@ -275,6 +304,7 @@ func (s *Server) deleteTrunk(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(r.Context(), "deleting a trunk")
+	s.applyTrunks(r.Context())
 	s.log.Info("trunk deleted", "trunk_id", id, "by", principalFrom(r.Context()).user.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

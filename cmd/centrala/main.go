@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -30,6 +32,7 @@ import (
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/pbx/registrar/redisstore"
+	"github.com/centrala/centrala/pbx/trunk"
 )
 
 func main() {
@@ -104,11 +107,11 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("security.allow: %w", err)
 	}
-	host, _ := os.Hostname()
-	cfg.Registrar.Node = fmt.Sprintf("%s/%d", host, os.Getpid())
+	hostname, _ := os.Hostname()
+	cfg.Registrar.Node = fmt.Sprintf("%s/%d", hostname, os.Getpid())
 	// Call records: those a crash left open on this node (named by its stable host name) are
 	// closed as failed now; live ones are closed on a graceful stop.
-	recorder, err := cdr.NewRecorder(db, bus, metrics, cdr.WithLogger(log), cdr.WithNode(host))
+	recorder, err := cdr.NewRecorder(db, bus, metrics, cdr.WithLogger(log), cdr.WithNode(hostname))
 	if err != nil {
 		return err
 	}
@@ -131,19 +134,41 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	server, err := api.New(cfg.API, db, rg, bus, api.WithLogger(log), api.WithRegisterer(metrics), api.WithGatherer(metrics))
+	if err := engine.Listen(); err != nil {
+		return err
+	}
+	trunks, err := trunk.NewManager(engine.UserAgent(), log, metrics)
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(engine.UDPAddr())
+	portNum, _ := strconv.Atoi(port)
+	runtime := trunkRuntime{mgr: trunks, contactHost: host, contactPort: portNum, log: log}
+	server, err := api.New(cfg.API, db, rg, bus, api.WithLogger(log), api.WithRegisterer(metrics),
+		api.WithGatherer(metrics), api.WithTrunks(runtime))
 	if err != nil {
 		return err
 	}
 	if err := server.Bootstrap(ctx, stdout); err != nil {
 		return err
 	}
-	if err := engine.Listen(); err != nil {
-		return err
-	}
 
+	// The engine outlives the trunks' unREGISTERs: it stops only after they are sent.
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return engine.Run(gctx) })
+	g.Go(func() error { return engine.Run(engineCtx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		trunks.Close()
+		stopEngine()
+		return nil
+	})
+	if ts, err := db.ListTrunks(ctx); err != nil {
+		log.Error("load trunks", "error", err)
+	} else {
+		runtime.Apply(ctx, ts)
+	}
 	g.Go(func() error { return rg.Run(gctx) })
 	g.Go(func() error { return server.Run(gctx) })
 	log.Info("centrala started", "sip_udp", engine.UDPAddr(), "sip_tcp", engine.TCPAddr(),

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx/trunk"
+)
+
+// trunkRuntime adapts the trunk registrations to what the API asks: the stored trunks after
+// every change, and the status of each.
+type trunkRuntime struct {
+	mgr         *trunk.Manager
+	contactHost string // our SIP address, in the Contact of outbound REGISTERs
+	contactPort int
+	log         *slog.Logger
+}
+
+func (r trunkRuntime) Apply(ctx context.Context, ts []store.Trunk) {
+	specs := make([]trunk.Spec, 0, len(ts))
+	for _, t := range ts {
+		specs = append(specs, trunk.Spec{Kind: t.Kind, Enabled: t.Enabled, Config: trunk.Config{
+			ID: t.ID, Host: t.Host, Port: t.Port, Transport: t.Transport, Username: t.Username,
+			Password: t.Password, Expires: time.Duration(t.RegisterExpires) * time.Second,
+			ContactHost: r.contactHost, ContactPort: r.contactPort}})
+	}
+	if err := r.mgr.Reconcile(ctx, specs); err != nil {
+		r.log.Error("apply trunks", "error", err)
+	}
+}
+
+func (r trunkRuntime) Status(id int64) (trunk.Status, bool) {
+	st, ok := r.mgr.Statuses()[id]
+	return st, ok
+}
