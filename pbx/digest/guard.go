@@ -35,7 +35,7 @@ func (c *GuardConfig) Defaults() {
 type Guard struct {
 	cfg   GuardConfig
 	allow []netip.Prefix
-	mu    sync.Mutex
+	mu    sync.RWMutex // Banned runs for every packet: readers share it
 	srcs  map[netip.Addr]*guardEntry
 }
 
@@ -64,8 +64,8 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 
 // Banned reports whether requests from ip are to be dropped at now.
 func (g *Guard) Banned(ip netip.Addr, now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	e := g.srcs[ip.Unmap()]
 	return e != nil && now.Before(e.bannedUntil)
 }
@@ -114,8 +114,8 @@ func (g *Guard) Sweep(now time.Time) {
 
 // BannedCount is the number of sources banned at now.
 func (g *Guard) BannedCount(now time.Time) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	n := 0
 	for _, e := range g.srcs {
 		if now.Before(e.bannedUntil) {

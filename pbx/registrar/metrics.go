@@ -19,7 +19,7 @@ type metrics struct {
 	ok            prometheus.Counter // cached child of outcomes for the hot path
 }
 
-func newMetrics(reg prometheus.Registerer, _ *Registrar) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "centrala_register_requests_total",

@@ -152,7 +152,7 @@ func WithClock(now func() time.Time) Option {
 func WithMetrics(m Registerer) Option {
 	return func(r *Registrar) error {
 		var err error
-		r.metrics, err = newMetrics(m, r)
+		r.metrics, err = newMetrics(m)
 		return err
 	}
 }
@@ -173,7 +173,7 @@ func New(cfg Config, store Store, accounts Accounts, verifier *digest.Verifier, 
 		}
 	}
 	if r.metrics == nil {
-		r.metrics, _ = newMetrics(nil, r)
+		r.metrics, _ = newMetrics(nil)
 	}
 	return r, nil
 }
