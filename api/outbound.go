@@ -331,7 +331,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
-	acct, err := s.store.AuthAccount(ctx, in.From)
+	c, acct, err := s.store.RoutingCaller(ctx, in.From)
 	if errors.Is(err, store.ErrNotFound) {
 		bad.add("from", "no SIP account has this username")
 		return bad.err()
@@ -343,16 +343,6 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) error {
 		bad.add("from", "the SIP account's user is archived")
 		return bad.err()
 	}
-	u, err := s.store.GetUser(ctx, acct.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		bad.add("from", "no SIP account has this username")
-		return bad.err()
-	}
-	if err != nil {
-		return err
-	}
-	c := routing.Caller{Account: acct.Username, UserID: u.ID, Department: u.Department,
-		DefaultCLIP: u.DefaultCLIP, MayDialAny: u.MayDialAny, OutboundBlocked: acct.OutboundBlocked}
 	return writeJSON(w, http.StatusOK, s.holder.Load().Explain(c, in.To))
 }
 

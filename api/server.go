@@ -57,8 +57,8 @@ type Store interface {
 	UpdateOutboundRule(ctx context.Context, r store.OutboundRule) (store.OutboundRule, error)
 	DeleteOutboundRule(ctx context.Context, id int64) error
 	ReorderOutboundRules(ctx context.Context, ids []int64) ([]store.OutboundRule, error)
-	// AuthAccount finds a SIP account by username (routing explain).
-	AuthAccount(ctx context.Context, username string) (store.AuthAccount, error)
+	// RoutingCaller describes a SIP account's user as a caller (routing explain).
+	RoutingCaller(ctx context.Context, username string) (routing.Caller, store.AuthAccount, error)
 
 	CreateToken(ctx context.Context, userID int64, name, tokenHash string, expiresAt *time.Time) (store.Token, error)
 	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
@@ -134,10 +134,11 @@ func WithGatherer(g prometheus.Gatherer) Option {
 }
 
 // Trunks is what the API needs of the running trunks (the SIP side): the trunk list after
-// every change, and each register trunk's registration status.
+// every change, each register trunk's registration status, and the calls each carries.
 type Trunks interface {
 	Apply(ctx context.Context, trunks []store.Trunk)
 	Status(id int64) (trunk.Status, bool)
+	Channels(id int64) int
 }
 
 // WithTrunks connects the running trunks: changes are applied at once, status is shown.

@@ -35,8 +35,9 @@ type trunkInput struct {
 // register trunk carries its registration status when the SIP side runs it.
 type trunkJSON struct {
 	store.Trunk
-	PasswordSet bool          `json:"password_set"`
-	Status      *trunk.Status `json:"status,omitempty"`
+	PasswordSet   bool          `json:"password_set"`
+	Status        *trunk.Status `json:"status,omitempty"`
+	ChannelsInUse int           `json:"channels_in_use"` // calls the trunk carries now, both directions
 }
 
 func (s *Server) trunkOut(t store.Trunk) trunkJSON {
@@ -48,6 +49,7 @@ func (s *Server) trunkOut(t store.Trunk) trunkJSON {
 		if st, ok := s.trunks.Status(t.ID); ok {
 			out.Status = &st
 		}
+		out.ChannelsInUse = s.trunks.Channels(t.ID)
 	}
 	return out
 }

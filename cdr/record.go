@@ -157,6 +157,7 @@ type End struct {
 	SIPCode     int    // final response to the caller's INVITE: 200 when answered
 	SIPReason   string // its reason phrase, or why the PBX ended the call
 	HangupBy    HangupBy
+	TrunkID     *int64 // the trunk that carried an outbound call (the last one tried); nil keeps the record's
 }
 
 // Errors. A write that breaks an invariant wraps ErrInvalid; a change to a record that has

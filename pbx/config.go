@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 )
 
 // Config of the SIP engine.
@@ -17,6 +18,9 @@ type Config struct {
 	Workers        int    `yaml:"workers"`          // goroutines handling stateless requests
 	QueueSize      int    `yaml:"queue_size"`       // requests waiting for a worker before new ones are dropped
 	ServerHeader   string `yaml:"server_header"`    // Server / User-Agent value; no version on purpose
+	// ExternalIP is the public address put in Via, Contact and SDP toward peers outside
+	// private networks (a server behind 1:1 NAT). Empty: the address the route to the peer uses.
+	ExternalIP string `yaml:"external_ip"`
 }
 
 // Defaults fills zero fields.
@@ -56,6 +60,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageSize < 4096 || c.MaxMessageSize > 65535 {
 		return errors.New("sip max_message_size must be between 4096 and 65535")
+	}
+	if c.ExternalIP != "" {
+		if _, err := netip.ParseAddr(c.ExternalIP); err != nil {
+			return fmt.Errorf("sip external_ip %q is not an IP address", c.ExternalIP)
+		}
 	}
 	if c.Workers < 1 || c.QueueSize < 1 {
 		return errors.New("sip workers and queue_size must be positive")

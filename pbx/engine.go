@@ -47,6 +47,11 @@ type Engine struct {
 	srv    *sipgo.Server
 	tls    *tls.Config
 
+	ctx    context.Context // the context of Run: calls derive theirs from it
+	calls  *callTable      // nil: INVITEs are refused (registrar only)
+	client *sipgo.Client   // client transactions of the call engine
+	routes routeCache
+
 	work      chan job
 	stateful  stateful
 	streams   sync.Map     // remote address -> *stream, for TCP and TLS framing
@@ -59,6 +64,7 @@ type Engine struct {
 	allow     sip.Header
 	accept    sip.Header
 	server    sip.Header
+	userAgent sip.Header
 }
 
 // Option configures an Engine.
@@ -86,7 +92,7 @@ func New(cfg Config, reg *registrar.Registrar, verifier *digest.Verifier, guard 
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, reg: reg, verifier: verifier, guard: guard, bus: bus,
-		log: slog.New(slog.DiscardHandler), now: time.Now, work: make(chan job, cfg.QueueSize)}
+		log: slog.New(slog.DiscardHandler), now: time.Now, work: make(chan job, cfg.QueueSize), ctx: context.Background()}
 	for _, o := range opts {
 		if err := o(e); err != nil {
 			return nil, err
@@ -99,6 +105,7 @@ func New(cfg Config, reg *registrar.Registrar, verifier *digest.Verifier, guard 
 	e.allow = sip.NewHeader("Allow", allowed)
 	e.accept = sip.NewHeader("Accept", "application/sdp")
 	e.server = sip.NewHeader("Server", cfg.ServerHeader)
+	e.userAgent = sip.NewHeader("User-Agent", cfg.ServerHeader)
 
 	if cfg.TLSAddr != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -129,6 +136,12 @@ func New(cfg Config, reg *registrar.Registrar, verifier *digest.Verifier, guard 
 	e.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		return nil, err
+	}
+	if e.calls != nil {
+		if e.client, err = sipgo.NewClient(ua, sipgo.WithClientLogger(quiet)); err != nil {
+			return nil, err
+		}
+		e.enableCalls()
 	}
 	return e, nil
 }
@@ -190,6 +203,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.log.Info("sip listening", "udp", e.UDPAddr(), "tcp", e.TCPAddr(), "tls", e.TLSAddr(), "realm", e.cfg.Realm)
 	g, gctx := errgroup.WithContext(ctx)
+	e.ctx = gctx
 	for i := 0; i < e.cfg.Workers; i++ {
 		g.Go(func() error { e.worker(gctx); return nil })
 	}
@@ -212,6 +226,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		e.closeCalls() // BYEs leave before the sockets close
 		e.udp.Close()
 		e.tcp.Close()
 		if e.tlsL != nil {

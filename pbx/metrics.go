@@ -10,7 +10,14 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	responses *prometheus.CounterVec
 	dropped   *prometheus.CounterVec
+
+	refusedCalls   *prometheus.CounterVec
+	trunkChannels  *prometheus.GaugeVec
+	trunkResponses *prometheus.CounterVec
 }
+
+// refusal reasons of centrala_calls_refused_total.
+var refusalReasons = []string{"unknown_source", "user_limit", "trunk_limit", "denied"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -26,12 +33,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "centrala_sip_dropped_total",
 			Help: "SIP messages not served, by reason (banned, malformed, oversized, overload, stray_response).",
 		}, []string{"reason"}),
+		refusedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_calls_refused_total",
+			Help: "INVITEs refused before ringing anyone, by reason (unknown_source: for a project number from an address that is no trunk; user_limit, trunk_limit: call limits; denied: by an outbound rule).",
+		}, []string{"reason"}),
+		trunkChannels: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "centrala_trunk_channels_in_use",
+			Help: "Calls a trunk carries now, both directions.",
+		}, []string{"trunk_id"}),
+		trunkResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_trunk_call_responses_total",
+			Help: "Final responses of trunks to outbound INVITEs, by trunk and status code.",
+		}, []string{"trunk_id", "code"}),
 	}
 	for _, r := range []string{"banned", "malformed", "oversized", "overload", "stray_response"} {
 		m.dropped.WithLabelValues(r)
 	}
+	for _, r := range refusalReasons {
+		m.refusedCalls.WithLabelValues(r)
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.responses, m.dropped} {
+		for _, c := range []prometheus.Collector{m.requests, m.responses, m.dropped, m.refusedCalls, m.trunkChannels, m.trunkResponses} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -58,3 +80,9 @@ func (m *metrics) response(method string, code int) {
 }
 
 func (m *metrics) drop(reason string) { m.dropped.WithLabelValues(reason).Inc() }
+
+func (m *metrics) refused(reason string) { m.refusedCalls.WithLabelValues(reason).Inc() }
+
+func (m *metrics) trunkResponse(id int64, code int) {
+	m.trunkResponses.WithLabelValues(strconv.FormatInt(id, 10), strconv.Itoa(code)).Inc()
+}

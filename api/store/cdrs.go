@@ -138,9 +138,9 @@ func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, erro
 		return cdr.Record{}, dbErr(err, what)
 	}
 	defer tx.Rollback()
-	args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy), id)
+	args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy), nullInt(e.TrunkID), id)
 	r, err := scanCDR(tx.QueryRowContext(ctx, `UPDATE cdrs SET `+endSet+`, disposition = ?,
-		sip_code = ?, sip_reason = ?, hangup_by = ? WHERE id = ? AND ended_at IS NULL
+		sip_code = ?, sip_reason = ?, hangup_by = ?, trunk_id = COALESCE(?, trunk_id) WHERE id = ? AND ended_at IS NULL
 		RETURNING `+cdrCols, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		tx.Rollback()

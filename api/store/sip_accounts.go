@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/centrala/centrala/routing"
 )
 
 const sipAccountCols = `id, user_id, username, kind, max_contacts, outbound_blocked, realm,
@@ -108,4 +110,19 @@ func (db *DB) AuthAccount(ctx context.Context, username string) (AuthAccount, er
 	}
 	acct.SIPAccount = a
 	return acct, nil
+}
+
+// RoutingCaller describes the SIP account's user as the outbound rules see a caller, with
+// the account (whose UserArchived the caller checks). ErrNotFound when either is missing.
+func (db *DB) RoutingCaller(ctx context.Context, username string) (routing.Caller, AuthAccount, error) {
+	acct, err := db.AuthAccount(ctx, username)
+	if err != nil {
+		return routing.Caller{}, acct, err
+	}
+	u, err := db.GetUser(ctx, acct.UserID)
+	if err != nil {
+		return routing.Caller{}, acct, err
+	}
+	return routing.Caller{Account: acct.Username, UserID: u.ID, Department: u.Department,
+		DefaultCLIP: u.DefaultCLIP, MayDialAny: u.MayDialAny, OutboundBlocked: acct.OutboundBlocked}, acct, nil
 }

@@ -59,6 +59,13 @@ func (db *DB) GetUser(ctx context.Context, id int64) (User, error) {
 	return u, dbErr(err, fmt.Sprintf("user %d", id))
 }
 
+// UserByExtension returns the user (not archived) with the internal number.
+func (db *DB) UserByExtension(ctx context.Context, ext string) (User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx,
+		`SELECT `+userCols("")+` FROM users WHERE extension = ? AND archived_at IS NULL`, ext))
+	return u, dbErr(err, "user with extension "+ext)
+}
+
 // ListUsers returns the users ordered by id, the archived ones only when asked.
 func (db *DB) ListUsers(ctx context.Context, includeArchived bool) ([]User, error) {
 	q := `SELECT ` + userCols("") + ` FROM users`

@@ -12,6 +12,7 @@ import (
 	"github.com/centrala/centrala/api"
 	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/digest"
+	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/registrar"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	Security  digest.GuardConfig `yaml:"security"`
 	API       api.Config         `yaml:"api"`
 	Routing   api.RoutingConfig  `yaml:"routing"` // numbering plan and emergency numbers of outbound routing
+	Calls     pbx.CallConfig     `yaml:"calls"`
+	Media     media.Config       `yaml:"media"`
 }
 
 // env maps each environment variable to the field it sets.
@@ -51,6 +54,8 @@ func (c *Config) env() []struct {
 		{"CENTRALA_TLS_CERT", &c.SIP.TLSCert},
 		{"CENTRALA_TLS_KEY", &c.SIP.TLSKey},
 		{"CENTRALA_SIP_REALM", &c.SIP.Realm},
+		{"CENTRALA_SIP_EXTERNAL_IP", &c.SIP.ExternalIP},
+		{"CENTRALA_RTP_BIND_ADDR", &c.Media.BindAddr},
 		{"CENTRALA_HTTP_ADDR", &c.API.Addr},
 		{"CENTRALA_ADMIN_TOKEN", &c.API.AdminToken},
 	}
@@ -97,7 +102,15 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	c.API.Routing = c.Routing
 	c.API.Defaults()
 	c.Routing = c.API.Routing
+	c.Calls.Defaults()
+	c.Media.Defaults()
 	if err := c.SIP.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.Calls.Validate(); err != nil {
+		return c, err
+	}
+	if err := c.Media.Validate(); err != nil {
 		return c, err
 	}
 	if err := c.Registrar.Validate(); err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/digest"
 	"github.com/centrala/centrala/pbx/event"
+	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/pbx/registrar/redisstore"
 	"github.com/centrala/centrala/pbx/trunk"
@@ -130,7 +131,14 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics))
+	plan := &dialplan{db: db}
+	plan.setTrunks(nil)
+	mm, err := media.New(cfg.Media, media.WithRegisterer(metrics), media.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics),
+		pbx.WithCalls(cfg.Calls, plan, mm, recorder))
 	if err != nil {
 		return err
 	}
@@ -143,7 +151,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	}
 	host, port, _ := net.SplitHostPort(engine.UDPAddr())
 	portNum, _ := strconv.Atoi(port)
-	runtime := trunkRuntime{mgr: trunks, contactHost: host, contactPort: portNum, log: log}
+	runtime := trunkRuntime{mgr: trunks, engine: engine, plan: plan, contactHost: host, contactPort: portNum, log: log}
 	server, err := api.New(cfg.API, db, rg, bus, api.WithLogger(log), api.WithRegisterer(metrics),
 		api.WithGatherer(metrics), api.WithTrunks(runtime))
 	if err != nil {
@@ -152,6 +160,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err := server.Bootstrap(ctx, stdout); err != nil {
 		return err
 	}
+	plan.rules = server.Routing()
 
 	// The engine outlives the trunks' unREGISTERs: it stops only after they are sent.
 	engineCtx, stopEngine := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/trunk"
 )
 
@@ -13,12 +14,15 @@ import (
 // every change, and the status of each.
 type trunkRuntime struct {
 	mgr         *trunk.Manager
+	engine      *pbx.Engine
+	plan        *dialplan
 	contactHost string // our SIP address, in the Contact of outbound REGISTERs
 	contactPort int
 	log         *slog.Logger
 }
 
 func (r trunkRuntime) Apply(ctx context.Context, ts []store.Trunk) {
+	r.plan.setTrunks(ts)
 	specs := make([]trunk.Spec, 0, len(ts))
 	for _, t := range ts {
 		specs = append(specs, trunk.Spec{Kind: t.Kind, Enabled: t.Enabled, Config: trunk.Config{
@@ -30,6 +34,8 @@ func (r trunkRuntime) Apply(ctx context.Context, ts []store.Trunk) {
 		r.log.Error("apply trunks", "error", err)
 	}
 }
+
+func (r trunkRuntime) Channels(id int64) int { return r.engine.TrunkChannels(id) }
 
 func (r trunkRuntime) Status(id int64) (trunk.Status, bool) {
 	st, ok := r.mgr.Statuses()[id]

@@ -96,6 +96,17 @@ func (c Challenge) Answer(username, password, method, uri string, nc uint32, cno
 	return b.String()
 }
 
+// FirstSupported returns the first of the challenge header values (WWW-Authenticate or
+// Proxy-Authenticate) whose algorithm and qop we can answer.
+func FirstSupported(values ...string) (Challenge, bool) {
+	for _, v := range values {
+		if c, err := ParseChallenge(v); err == nil && c.Supported() {
+			return c, true
+		}
+	}
+	return Challenge{}, false
+}
+
 // NewCNonce returns a random client nonce.
 func NewCNonce() string {
 	b := make([]byte, 12)

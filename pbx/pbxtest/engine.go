@@ -67,6 +67,7 @@ type EngineOptions struct {
 	Guard     digest.GuardConfig
 	Registrar registrar.Config
 	SIP       pbx.Config
+	Options   []pbx.Option // more engine options (pbx.WithCalls)
 }
 
 // StartEngine runs a registrar and an engine on 127.0.0.1 with free ports until the test ends.
@@ -103,7 +104,8 @@ func StartEngine(t testing.TB, o EngineOptions) *Engine {
 	if os.Getenv("CENTRALA_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	eng, err := pbx.New(o.SIP, reg, verifier, guard, bus, pbx.WithClock(clock.Now), pbx.WithMetrics(m), pbx.WithLogger(log))
+	opts := append([]pbx.Option{pbx.WithClock(clock.Now), pbx.WithMetrics(m), pbx.WithLogger(log)}, o.Options...)
+	eng, err := pbx.New(o.SIP, reg, verifier, guard, bus, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

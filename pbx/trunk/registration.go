@@ -365,10 +365,9 @@ func (r *Registration) waitListener(ctx context.Context) error {
 
 // pickChallenge returns the first challenge whose algorithm and qop we can answer.
 func pickChallenge(hs []sip.Header) (digest.Challenge, bool) {
-	for _, h := range hs {
-		if c, err := digest.ParseChallenge(h.Value()); err == nil && c.Supported() {
-			return c, true
-		}
+	vs := make([]string, len(hs))
+	for i, h := range hs {
+		vs[i] = h.Value()
 	}
-	return digest.Challenge{}, false
+	return digest.FirstSupported(vs...)
 }

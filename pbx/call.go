@@ -1,0 +1,782 @@
+package pbx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/centrala/centrala/cdr"
+	"github.com/centrala/centrala/pbx/event"
+	"github.com/centrala/centrala/pbx/media"
+	"github.com/centrala/centrala/pbx/registrar"
+)
+
+// supportedCodecs are what Centrala offers and accepts, in order of preference.
+var supportedCodecs = []media.Codec{media.PCMU, media.PCMA}
+
+// call is one call through the B2BUA: the caller's leg (A) and the legs tried toward the
+// callee (branches, B). One goroutine (run) owns every field; other goroutines talk to it
+// only through in.
+type call struct {
+	e    *Engine
+	t    *callTable
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+
+	in   chan any
+	done chan struct{}
+
+	// leg A
+	invite      *sip.Request // the caller's INVITE, with our To tag
+	tx          sip.ServerTransaction
+	a           *dialog
+	aOffer      *media.Session
+	aLocal      media.Local
+	aSDP        []byte // the answer we gave A (early media or 200)
+	aCodec      media.Codec
+	caller      Party
+	account     registrar.Account
+	trunk       *Trunk // the trunk an inbound call came from
+	trunkHeld   bool   // trunk's channel counted
+	direction   cdr.Direction
+	outbound    []TrunkDial // trunks still to try on failover
+	failover    []int       // final codes that move on to the next trunk
+	recordTrunk *int64      // the outbound trunk for the record
+	ringTimeout time.Duration
+
+	relay    *media.Relay
+	branches []*branch
+	winner   *branch
+	early    *branch // the branch whose early media A hears
+	users    []int64 // users counted against the call limit
+
+	cdrID    int64
+	cdrLegA  cdr.Leg
+	started  time.Time
+	answered time.Time
+	rang     bool
+	ended    bool
+
+	okRes     *sip.Response // our 200 to A, retransmitted until ACKed
+	pending   *reinvite     // re-INVITE in progress
+	finalCode int
+}
+
+// branch is one INVITE toward a callee's contact.
+type branch struct {
+	d        *dialog
+	invite   *sip.Request
+	tx       sip.ClientTransaction
+	account  string
+	userID   int64
+	local    media.Local
+	ringing  bool
+	cancel   bool // CANCEL once a provisional response arrives
+	trunk    *Trunk
+	released bool // trunk channel given back
+	authed   bool // answered the trunk's digest challenge once
+	final    int
+	done     bool
+	leg      cdr.Leg
+	answer   *media.Session
+	codec    media.Codec
+	sdpBytes []byte
+}
+
+// Messages to the call goroutine.
+type (
+	inRequest struct {
+		req  *sip.Request
+		tx   sip.ServerTransaction
+		done chan struct{} // closed once answered; the handler goroutine waits for it
+		held bool          // answered later (a relayed re-INVITE)
+	}
+	branchResponse struct {
+		b   *branch
+		res *sip.Response
+	}
+	branchGone struct {
+		b   *branch
+		err error
+	}
+	callerCancelled  struct{}
+	reinviteResponse struct {
+		r   *reinvite
+		res *sip.Response
+		err error
+	}
+	shutdownCall struct{}
+)
+
+// reinvite is a re-INVITE relayed from one leg to the other.
+type reinvite struct {
+	from     *inRequest
+	fromA    bool
+	offer    *media.Session
+	out      *sip.Request
+	tx       sip.ClientTransaction
+	outLocal media.Local
+}
+
+func newCall(e *Engine, req *sip.Request, tx sip.ServerTransaction) *call {
+	ctx, stop := context.WithCancel(e.ctx)
+	inv := req.Clone()
+	tag := sip.GenerateTagN(16)
+	if to := inv.To(); to != nil {
+		to.Params.Add("tag", tag)
+	}
+	c := &call{e: e, t: e.calls, ctx: ctx, stop: stop, in: make(chan any, 16), done: make(chan struct{}),
+		invite: inv, tx: tx, a: uasDialog(inv, tag), started: e.now()}
+	c.log = e.log.With("call_id", c.a.callID)
+	return c
+}
+
+func (c *call) shutdown() {
+	select {
+	case c.in <- shutdownCall{}:
+	case <-c.done:
+	}
+}
+
+// post delivers a message to the call goroutine unless the call has ended.
+func (c *call) post(m any) {
+	select {
+	case c.in <- m:
+	case <-c.done:
+	}
+}
+
+// run owns the call from the INVITE to the end: route, ring, talk.
+func (c *call) run() {
+	c.t.add(c.a.callID, c)
+	defer c.cleanup()
+	c.respondA(100, "Trying", nil)
+	if !c.tx.OnCancel(func(*sip.Request) { go c.post(callerCancelled{}) }) {
+		return
+	}
+	offer, err := media.Parse(c.invite.Body())
+	if err == nil {
+		_, _, err = media.Negotiate(offer, supportedCodecs)
+	} else if len(c.invite.Body()) == 0 {
+		err = errors.New("no SDP offer (delayed offer is not supported)")
+	}
+	c.aOffer = offer
+	var ok bool
+	if c.trunk != nil {
+		ok = c.routeInbound(err)
+	} else {
+		ok = c.routeDevice(err)
+	}
+	if ok && c.ring() {
+		c.talk()
+	}
+}
+
+// begin writes the call's record and its caller leg.
+func (c *call) begin(s cdr.Start) {
+	s.At, s.CallID = c.started, c.a.callID
+	c.direction = s.Direction
+	id, err := c.t.rec.Start(c.ctx, s)
+	if err != nil {
+		c.log.Error("call: start record", "error", err)
+		return
+	}
+	c.cdrID = id
+	c.cdrLegA = cdr.Leg{Kind: cdr.LegCaller, Peer: c.account.Username, CallID: c.a.callID, StartedAt: c.started}
+	if c.trunk != nil {
+		c.cdrLegA.Peer, c.cdrLegA.TrunkID = c.trunk.Name, &c.trunk.ID
+	} else if c.caller.UserID != 0 {
+		uid := c.caller.UserID
+		c.cdrLegA.UserID = &uid
+	}
+	c.saveLeg(&c.cdrLegA)
+	c.log.Info("call started", "direction", string(s.Direction), "from", s.Caller, "to", s.Callee, "did", s.DID)
+}
+
+func (c *call) saveLeg(l *cdr.Leg) {
+	if c.cdrID == 0 {
+		return
+	}
+	id, err := c.t.rec.Leg(c.ctx, c.cdrID, *l)
+	if err != nil {
+		c.log.Error("call: record leg", "error", err)
+		return
+	}
+	l.ID = id
+}
+
+// finish answers A with a final error (unless it ended already) and closes the record.
+func (c *call) finish(code int, reason string, disp cdr.Disposition, by cdr.HangupBy, why string) {
+	if c.finalCode == 0 {
+		c.finalCode = code
+		c.respondA(code, reason, nil)
+	}
+	c.log.Info("call failed", "code", code, "reason", why)
+	c.end(disp, code, reason, by)
+}
+
+func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupBy) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	now := c.e.now()
+	c.cdrLegA.EndedAt = &now
+	c.cdrLegA.SIPCode = code
+	c.cdrLegA.SIPReason = reason
+	c.saveLeg(&c.cdrLegA)
+	if c.cdrID != 0 {
+		// the record must be closed even when the engine is stopping
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+		defer cancel()
+		if err := c.t.rec.End(ctx, c.cdrID, cdr.End{At: now, Disposition: disp, SIPCode: code, SIPReason: reason,
+			HangupBy: by, TrunkID: c.recordTrunk}); err != nil {
+			c.log.Error("call: end record", "error", err)
+		}
+	}
+}
+
+func (c *call) cleanup() {
+	close(c.done)
+	c.stop()
+	for _, b := range c.branches {
+		if b.tx != nil {
+			b.tx.Terminate()
+		}
+		c.t.remove(b.d.callID)
+		if b.trunk != nil && !b.released {
+			b.released = true
+			c.t.releaseTrunk(b.trunk.ID)
+		}
+	}
+	if c.pending != nil && c.pending.tx != nil {
+		c.pending.tx.Terminate()
+	}
+	if c.relay != nil {
+		st := c.relay.Stats()
+		c.log.Info("call media", "a_to_b", st.A.Packets, "b_to_a", st.B.Packets, "lost_a", st.A.Lost, "lost_b", st.B.Lost)
+		c.relay.Close()
+	}
+	c.t.release(c.users...)
+	if c.trunk != nil && c.trunkHeld {
+		c.t.releaseTrunk(c.trunk.ID)
+	}
+	c.t.remove(c.a.callID)
+}
+
+// respondA answers the caller's INVITE.
+func (c *call) respondA(code int, reason string, body []byte, hs ...sip.Header) *sip.Response {
+	res := sip.NewResponseFromRequest(c.invite, code, reason, nil)
+	if code > 100 {
+		res.AppendHeader(c.e.contact(c.a.transport, c.a.dest, ""))
+	}
+	for _, h := range hs {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(c.e.server)
+	setBody(res, body)
+	c.e.m.response("INVITE", code)
+	if err := c.tx.Respond(res); err != nil {
+		c.log.Debug("respond to caller", "code", code, "error", err)
+	}
+	return res
+}
+
+// openRelay allocates the call's RTP relay; false (503 sent) when no port is free.
+func (c *call) openRelay() bool {
+	var err error
+	if c.relay, err = c.t.media.NewRelay(c.log); err != nil {
+		c.log.Error("call: rtp relay", "error", err)
+		c.finish(503, "Service Unavailable", cdr.Failed, cdr.BySystem, "no RTP ports")
+		return false
+	}
+	c.aLocal = media.Local{Addr: netip.AddrPortFrom(c.e.localIP(c.a.dest), uint16(c.relay.Port(media.LegA))),
+		Codecs: supportedCodecs, DTMF: true, Ptime: 20, SessionID: rand.Uint64() >> 2, SessionVersion: 1}
+	return true
+}
+
+// fork sends an INVITE to every registered contact of every SIP account of the callee,
+// From the caller as from (display name and number).
+func (c *call) fork(callee Party, fromName, fromUser string) bool {
+	now := c.e.now()
+	var contacts []registrar.Binding
+	for _, acct := range callee.Accounts {
+		bs, err := c.e.reg.Store().Lookup(c.ctx, acct, now)
+		if err != nil {
+			c.log.Error("call: look up contacts", "account", acct, "error", err)
+			continue
+		}
+		contacts = append(contacts, bs...)
+	}
+	if len(contacts) == 0 {
+		c.finish(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no registered device")
+		return false
+	}
+	from := sip.Uri{Scheme: "sip", User: fromUser, Host: c.e.cfg.Realm}
+	uid := callee.UserID
+	for _, bnd := range contacts {
+		var target sip.Uri
+		if err := sip.ParseUri(bnd.Contact, &target); err != nil {
+			c.log.Warn("call: contact not tried", "contact", bnd.Contact, "error", err)
+			continue
+		}
+		b, err := c.startBranch(branchSpec{target: target, transport: bnd.Transport, dest: c.e.contactDest(bnd, target),
+			from: from, fromName: fromName, to: sip.Uri{Scheme: "sip", User: bnd.AOR, Host: c.e.cfg.Realm},
+			peer: bnd.AOR, userID: &uid})
+		if err != nil {
+			c.log.Warn("call: contact not tried", "contact", bnd.Contact, "error", err)
+			continue
+		}
+		c.branches = append(c.branches, b)
+	}
+	if len(c.branches) == 0 {
+		c.finish(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no reachable device")
+		return false
+	}
+	return true
+}
+
+// branchSpec says where one outgoing INVITE goes and as whom.
+type branchSpec struct {
+	target    sip.Uri // Request-URI
+	transport string
+	dest      string // host:port
+	from      sip.Uri
+	fromName  string
+	to        sip.Uri
+	headers   []sip.Header
+	peer      string // the CDR leg's peer: SIP account or trunk name
+	userID    *int64
+	trunk     *Trunk
+}
+
+// startBranch sends the INVITE of a new branch with an SDP offer on leg B of the relay.
+func (c *call) startBranch(s branchSpec) (*branch, error) {
+	d := &dialog{callID: sip.GenerateTagN(24), local: s.from, localName: s.fromName,
+		localTag: sip.GenerateTagN(16), remote: s.to, target: s.target,
+		transport: strings.ToUpper(s.transport), dest: s.dest, cseq: uint32(rand.IntN(10000)), extra: s.headers}
+	b := &branch{d: d, account: s.peer, trunk: s.trunk}
+	if s.userID != nil {
+		b.userID = *s.userID
+	}
+	b.local = media.Local{Addr: netip.AddrPortFrom(c.e.localIP(d.dest), uint16(c.relay.Port(media.LegB))),
+		Codecs: offerOrder(c.aOffer), DTMF: true, Ptime: 20, SessionID: rand.Uint64() >> 2, SessionVersion: 1}
+	b.sdpBytes = media.NewOffer(b.local).Marshal()
+	req := c.e.dialogRequest(d, sip.INVITE, b.sdpBytes, sip.NewHeader("Allow", allowed))
+	b.invite = req
+	c.t.add(d.callID, c)
+	tx, err := c.e.transact(c.ctx, req)
+	if err != nil {
+		c.t.remove(d.callID)
+		return nil, err
+	}
+	b.tx = tx
+	b.leg = cdr.Leg{Kind: cdr.LegCallee, Peer: s.peer, UserID: s.userID, CallID: d.callID, StartedAt: c.e.now()}
+	if s.trunk != nil {
+		b.leg.TrunkID = &s.trunk.ID
+	}
+	c.saveLeg(&b.leg)
+	go c.watch(b)
+	return b, nil
+}
+
+// offerOrder puts the caller's preferred supported codec first, so the callee can choose it
+// and no transcoding is needed.
+func offerOrder(offer *media.Session) []media.Codec {
+	chosen, _, err := media.Negotiate(offer, supportedCodecs)
+	if err != nil {
+		return supportedCodecs
+	}
+	out := []media.Codec{}
+	for _, s := range supportedCodecs {
+		if strings.EqualFold(s.Name, chosen.Name) {
+			out = append([]media.Codec{s}, out...)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// contactDest is where requests to a registered contact go: the connection it registered
+// on for TCP and TLS, the address its REGISTER came from when the Contact names another
+// IP (the phone is behind NAT), else the Contact itself.
+func (e *Engine) contactDest(b registrar.Binding, contact sip.Uri) string {
+	src, err := netip.ParseAddrPort(b.Source)
+	if err != nil {
+		return contact.HostPort()
+	}
+	if b.Transport != "udp" {
+		return src.String()
+	}
+	ip, err := netip.ParseAddr(contact.Host)
+	if err == nil && ip.Unmap() == src.Addr().Unmap() {
+		port := contact.Port
+		if port == 0 {
+			port = 5060
+		}
+		return netip.AddrPortFrom(ip, uint16(port)).String()
+	}
+	return src.String()
+}
+
+// watch forwards a branch's responses to the call goroutine.
+func (c *call) watch(b *branch) {
+	tx := b.tx
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				return
+			}
+			c.post(branchResponse{b, res})
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-tx.Done():
+			c.post(branchGone{b, tx.Err()})
+			return
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// ring waits for the first answer. It returns true when the call is answered.
+func (c *call) ring() bool {
+	if c.ringTimeout == 0 {
+		c.ringTimeout = c.t.cfg.RingTimeout
+	}
+	timer := time.NewTimer(c.ringTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-c.in:
+			switch m := m.(type) {
+			case branchResponse:
+				if c.onBranchResponse(m.b, m.res) {
+					return true
+				}
+			case branchGone:
+				c.branchFailed(m.b, 408, "Request Timeout")
+			case callerCancelled:
+				c.finalCode = 487
+				c.cancelBranches(nil)
+				c.end(cdr.Cancelled, 487, "Request Terminated", cdr.ByCaller)
+				c.log.Info("call cancelled by caller")
+				return false
+			case *inRequest:
+				c.earlyRequest(m)
+			case shutdownCall:
+				c.cancelBranches(nil)
+				c.finish(503, "Service Unavailable", cdr.Failed, cdr.BySystem, "server stopping")
+				return false
+			}
+			if c.ended {
+				return false
+			}
+		case <-timer.C:
+			c.cancelBranches(nil)
+			c.finish(480, "Temporarily Unavailable", cdr.NoAnswer, cdr.BySystem, "ring timeout")
+			return false
+		}
+	}
+}
+
+// earlyRequest answers a request inside a dialog that is not established yet.
+func (c *call) earlyRequest(m *inRequest) {
+	defer close(m.done)
+	switch m.req.Method {
+	case sip.ACK:
+	case sip.PRACK:
+		c.e.respond(m.tx, m.req, 200, "OK")
+	default:
+		c.e.respond(m.tx, m.req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
+// onBranchResponse handles a response of a branch's INVITE; true when it answered the call.
+func (c *call) onBranchResponse(b *branch, res *sip.Response) bool {
+	code := res.StatusCode
+	switch {
+	case code < 200:
+		if code == 100 {
+			return false
+		}
+		b.ringing = true
+		if b.cancel {
+			c.sendCancel(b)
+			return false
+		}
+		if !c.rang {
+			c.rang = true
+			c.e.bus.Publish(event.Event{Type: "call.ringing", Time: c.e.now(), CallID: c.a.callID,
+				Data: map[string]any{"cdr_id": c.cdrID, "account": b.account, "user_id": b.userID}})
+		}
+		if len(res.Body()) > 0 && c.early == nil && c.startEarlyMedia(b, res) {
+			return false
+		}
+		if c.early == nil {
+			c.respondA(code, res.Reason, nil)
+		}
+		return false
+	case code < 300:
+		b.done, b.final = true, code
+		c.ackBranch(b, res)
+		if c.winner != nil || c.ended {
+			c.byeBranch(b) // a second answer: that device is not needed
+			return false
+		}
+		return c.answer(b, res)
+	default:
+		if (code == 401 || code == 407) && c.authenticate(b, res) {
+			return false
+		}
+		b.done = true
+		c.branchFailed(b, code, res.Reason)
+		return false
+	}
+}
+
+// startEarlyMedia lets the caller hear the callee's early media (a 18x with SDP).
+func (c *call) startEarlyMedia(b *branch, res *sip.Response) bool {
+	if !c.setBranchMedia(b, res.Body()) || !c.setCallerMedia(b) {
+		return false
+	}
+	c.early = b
+	c.respondA(183, "Session Progress", c.aSDP)
+	return true
+}
+
+// setBranchMedia reads the callee's SDP answer into leg B of the relay.
+func (c *call) setBranchMedia(b *branch, body []byte) bool {
+	ans, err := media.Parse(body)
+	if err != nil {
+		c.log.Warn("call: callee SDP", "account", b.account, "error", err)
+		return false
+	}
+	codec, dtmf, err := media.Negotiate(ans, b.local.Codecs)
+	if err != nil {
+		c.log.Warn("call: callee SDP", "account", b.account, "error", err)
+		return false
+	}
+	if err := c.relay.SetLeg(media.LegB, media.LegConfig{Remote: ans.AudioAddr(), Codec: codec, DTMFPT: dtmf}); err != nil {
+		c.log.Warn("call: callee media", "error", err)
+		return false
+	}
+	b.answer, b.codec = ans, codec
+	return true
+}
+
+// setCallerMedia builds our answer to the caller's offer (preferring the codec the callee
+// chose, so nothing is transcoded) and sets leg A of the relay.
+func (c *call) setCallerMedia(b *branch) bool {
+	if c.aSDP != nil {
+		return true // A has its answer already (early media); it must not change
+	}
+	local := c.aLocal
+	if b.codec.Name != "" {
+		for _, f := range c.aOffer.Audio().Formats {
+			if strings.EqualFold(f.Name, b.codec.Name) && f.ClockRate == b.codec.ClockRate {
+				local.Codecs = []media.Codec{{Name: b.codec.Name, PayloadType: f.PayloadType, ClockRate: b.codec.ClockRate}}
+				break
+			}
+		}
+	}
+	ans, err := media.NewAnswer(c.aOffer, local)
+	if err != nil {
+		c.log.Warn("call: answer caller", "error", err)
+		return false
+	}
+	codec, dtmf, _ := media.Negotiate(c.aOffer, local.Codecs)
+	if err := c.relay.SetLeg(media.LegA, media.LegConfig{Remote: c.aOffer.AudioAddr(), Codec: codec, DTMFPT: dtmf}); err != nil {
+		c.log.Warn("call: caller media", "error", err)
+		return false
+	}
+	c.aLocal, c.aCodec, c.aSDP = local, codec, ans.Marshal()
+	return true
+}
+
+// answer connects the caller with the branch that answered.
+func (c *call) answer(b *branch, res *sip.Response) bool {
+	b.d.remoteTag, _ = res.To().Params.Get("tag")
+	if ct := res.Contact(); ct != nil {
+		b.d.target = ct.Address
+	}
+	b.d.routes = nil
+	rr := res.GetHeaders("Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		routes := parseRoutes(rr[i].Value())
+		slices.Reverse(routes)
+		b.d.routes = append(b.d.routes, routes...)
+	}
+	now := c.e.now()
+	b.leg.AnsweredAt, b.leg.SIPCode, b.leg.SIPReason = &now, res.StatusCode, res.Reason
+	c.saveLeg(&b.leg)
+	c.winner = b
+	c.cancelBranches(b)
+	if (c.early != b || b.answer == nil) && !c.setBranchMedia(b, res.Body()) || !c.setCallerMedia(b) {
+		c.byeBranch(b)
+		c.finish(488, "Not Acceptable Here", cdr.Failed, cdr.BySystem, "callee answered without usable SDP")
+		return false
+	}
+	if c.early != nil && c.early != b {
+		// another branch's early media was playing: the answer is the winner's media
+		_ = c.setBranchMedia(b, res.Body())
+	}
+	c.finalCode = 200
+	c.answered = now
+	c.okRes = c.respondA(200, "OK", c.aSDP, sip.NewHeader("Allow", allowed))
+	c.relay.ArmTimeout()
+	c.cdrLegA.AnsweredAt, c.cdrLegA.SIPCode, c.cdrLegA.SIPReason = &now, 200, "OK"
+	c.saveLeg(&c.cdrLegA)
+	if c.cdrID != 0 {
+		if err := c.t.rec.Answer(c.ctx, c.cdrID, now); err != nil {
+			c.log.Error("call: answer record", "error", err)
+		}
+	}
+	c.log.Info("call answered", "account", b.account, "codec_a", c.aCodec.Name, "codec_b", b.codec.Name)
+	return true
+}
+
+// branchFailed records a branch's final error; when none is left, the caller gets the best.
+func (c *call) branchFailed(b *branch, code int, reason string) {
+	b.done = true
+	if b.final == 0 {
+		b.final = code
+	}
+	now := c.e.now()
+	b.leg.EndedAt, b.leg.SIPCode, b.leg.SIPReason = &now, code, reason
+	c.saveLeg(&b.leg)
+	if c.trunkFailed(b, code, reason) || c.winner != nil || c.ended {
+		return
+	}
+	var codes []int
+	for _, x := range c.branches {
+		if !x.done {
+			return
+		}
+		codes = append(codes, x.final)
+	}
+	code, reason = bestFinal(codes)
+	disp, by := cdr.Failed, cdr.ByCallee
+	switch {
+	case code == 486 || code == 600:
+		disp = cdr.Busy
+	case code == 603 || code == 403:
+		disp = cdr.Rejected
+	case code == 480 && c.rang:
+		disp = cdr.NoAnswer
+	}
+	c.finish(code, reason, disp, by, "every device refused")
+}
+
+// cancelBranches stops every branch still ringing except keep.
+func (c *call) cancelBranches(keep *branch) {
+	for _, b := range c.branches {
+		if b == keep || b.done {
+			continue
+		}
+		if b.ringing {
+			c.sendCancel(b)
+		} else {
+			b.cancel = true // RFC 3261 section 9.1: not before a provisional response
+		}
+		now := c.e.now()
+		b.leg.EndedAt, b.leg.SIPCode, b.leg.SIPReason = &now, 487, "Request Terminated"
+		c.saveLeg(&b.leg)
+	}
+}
+
+func (c *call) sendCancel(b *branch) {
+	if b.done {
+		return
+	}
+	inv := b.invite
+	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	req.AppendHeader(sip.HeaderClone(inv.Via()))
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.HeaderClone(inv.From()))
+	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	for _, r := range inv.GetHeaders("Route") {
+		req.AppendHeader(sip.HeaderClone(r))
+	}
+	req.SetTransport(inv.Transport())
+	req.SetDestination(inv.Destination())
+	req.Laddr = inv.Laddr
+	req.SetBody(nil)
+	tx, err := c.e.transact(c.ctx, req)
+	if err != nil {
+		c.log.Warn("call: cancel branch", "account", b.account, "error", err)
+		return
+	}
+	go func() { // the 200 to a CANCEL tells nothing the INVITE's 487 will not
+		defer tx.Terminate()
+		select {
+		case <-tx.Responses():
+		case <-tx.Done():
+		case <-time.After(32 * time.Second):
+		}
+	}()
+}
+
+// ackBranch acknowledges a branch's 2xx.
+func (c *call) ackBranch(b *branch, res *sip.Response) {
+	d := *b.d
+	d.remoteTag, _ = res.To().Params.Get("tag")
+	if ct := res.Contact(); ct != nil {
+		d.target = ct.Address
+	}
+	d.cseq = b.invite.CSeq().SeqNo
+	ack := c.e.dialogRequest(&d, sip.ACK, nil)
+	ack.CSeq().SeqNo = b.invite.CSeq().SeqNo
+	if err := c.e.writeAck(ack); err != nil {
+		c.log.Warn("call: ack callee", "account", b.account, "error", err)
+	}
+	// A retransmitted 2xx means our ACK was lost: send it again (RFC 3261 section 13.2.2.4).
+	raw := ack.Clone()
+	b.tx.OnRetransmission(func(res *sip.Response) {
+		if res.IsSuccess() {
+			_ = c.e.writeAck(raw.Clone())
+		}
+	})
+}
+
+// byeBranch hangs up an answered branch that is not (or no longer) wanted.
+func (c *call) byeBranch(b *branch) {
+	c.bye(b.d, "callee")
+}
+
+// bye sends a BYE on a dialog and waits briefly for its answer.
+func (c *call) bye(d *dialog, who string) {
+	req := c.e.dialogRequest(d, sip.BYE, nil)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 8*time.Second)
+	tx, err := c.e.transact(ctx, req)
+	if err != nil {
+		cancel()
+		c.log.Warn("call: bye", "to", who, "error", err)
+		return
+	}
+	c.t.wg.Add(1)
+	go func() {
+		defer c.t.wg.Done()
+		defer cancel()
+		defer tx.Terminate()
+		select {
+		case <-tx.Responses():
+		case <-tx.Done():
+		case <-ctx.Done():
+		}
+	}()
+}
