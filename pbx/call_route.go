@@ -40,6 +40,11 @@ func (c *call) routeDevice(offerErr error) bool {
 		return c.fork(callee, c.caller.Name, callerNum)
 	}
 	route, err := c.t.plan.Outbound(c.ctx, c.account, dialled)
+	if errors.Is(err, ErrNotFound) {
+		c.begin(cdr.Start{Direction: cdr.Internal, Caller: callerNum, Callee: dialled, UserID: &uid})
+		c.finish(404, "Not Found", cdr.Failed, cdr.BySystem, "no extension "+dialled)
+		return false
+	}
 	if err != nil {
 		c.log.Error("call: outbound route", "dialled", dialled, "error", err)
 		c.begin(cdr.Start{Direction: cdr.Outbound, Caller: callerNum, Callee: dialled, UserID: &uid})

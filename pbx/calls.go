@@ -72,7 +72,8 @@ type Dialplan interface {
 	// Extension is the user an internal number belongs to; ErrNotFound when none.
 	Extension(ctx context.Context, number string) (Party, error)
 	// Outbound decides a call from a device to a number that is no extension: the outbound
-	// rules' decision and, when allowed, the trunks to try in order.
+	// rules' decision and, when allowed, the trunks to try in order. ErrNotFound means the
+	// number looks like an extension that does not exist and no rule takes it (404).
 	Outbound(ctx context.Context, acct registrar.Account, dialled string) (OutboundRoute, error)
 	// TrunkAt identifies the trunk whose INVITEs come from src (its allowed sources, or
 	// the addresses of its host).

@@ -18,6 +18,8 @@ import (
 // trunks as last applied.
 type dialplan struct {
 	db     *store.DB
+	extMin int // digits of an extension (api.extension_min_digits ... max)
+	extMax int
 	rules  *routing.Holder // the API's routing table, rebuilt on every change
 	trunks atomic.Pointer[trunkSet]
 }
@@ -124,6 +126,9 @@ func (d *dialplan) Outbound(ctx context.Context, acct registrar.Account, dialled
 	}
 	t := d.rules.Load()
 	dec := t.Route(caller, dialled)
+	if dec.Action != routing.Allow && dec.RuleID == 0 && !dec.Emergency && d.extensionShaped(dialled) {
+		return pbx.OutboundRoute{}, pbx.ErrNotFound // an extension nobody has, not an outside number
+	}
 	out := pbx.OutboundRoute{Decision: dec}
 	if dec.Action != routing.Allow {
 		return out, nil
@@ -146,6 +151,20 @@ func (d *dialplan) Outbound(ctx context.Context, acct registrar.Account, dialled
 		out.Trunks = append(out.Trunks, td)
 	}
 	return out, nil
+}
+
+// extensionShaped reports whether a number could be an extension: digits only, as many as
+// extensions have.
+func (d *dialplan) extensionShaped(n string) bool {
+	if len(n) < d.extMin || len(n) > d.extMax {
+		return false
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // formatCLIP writes a presented number (E.164) in the trunk's number format.

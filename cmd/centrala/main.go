@@ -131,7 +131,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	plan := &dialplan{db: db}
+	plan := &dialplan{db: db, extMin: cfg.API.ExtensionMinDigits, extMax: cfg.API.ExtensionMaxDigits}
 	plan.setTrunks(nil)
 	mm, err := media.New(cfg.Media, media.WithRegisterer(metrics), media.WithLogger(log))
 	if err != nil {

@@ -62,7 +62,7 @@ type Engine struct {
 
 // EngineOptions tune StartEngine; zero values give defaults.
 type EngineOptions struct {
-	Accounts  Accounts
+	Accounts  registrar.Accounts // e.g. Accounts
 	Store     registrar.Store // default: a MemoryStore
 	Guard     digest.GuardConfig
 	Registrar registrar.Config
