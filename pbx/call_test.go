@@ -136,14 +136,18 @@ func (l lazyRecorder) rec() *cdr.Recorder {
 	return v.(*cdr.Recorder)
 }
 
-func (l lazyRecorder) Start(ctx context.Context, s cdr.Start) (int64, error) { return l.rec().Start(ctx, s) }
+func (l lazyRecorder) Start(ctx context.Context, s cdr.Start) (int64, error) {
+	return l.rec().Start(ctx, s)
+}
 func (l lazyRecorder) Leg(ctx context.Context, id int64, g cdr.Leg) (int64, error) {
 	return l.rec().Leg(ctx, id, g)
 }
 func (l lazyRecorder) Answer(ctx context.Context, id int64, at time.Time) error {
 	return l.rec().Answer(ctx, id, at)
 }
-func (l lazyRecorder) End(ctx context.Context, id int64, e cdr.End) error { return l.rec().End(ctx, id, e) }
+func (l lazyRecorder) End(ctx context.Context, id int64, e cdr.End) error {
+	return l.rec().End(ctx, id, e)
+}
 
 // user adds a user with an extension and SIP accounts (password = account + "-secret").
 func (h *pbxHarness) user(id int64, ext string, accounts ...string) {

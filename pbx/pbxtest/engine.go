@@ -63,7 +63,7 @@ type Engine struct {
 // EngineOptions tune StartEngine; zero values give defaults.
 type EngineOptions struct {
 	Accounts  registrar.Accounts // e.g. Accounts
-	Store     registrar.Store // default: a MemoryStore
+	Store     registrar.Store    // default: a MemoryStore
 	Guard     digest.GuardConfig
 	Registrar registrar.Config
 	SIP       pbx.Config
