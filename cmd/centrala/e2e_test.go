@@ -53,6 +53,7 @@ type server struct {
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
 	done    chan error
+	ports map[string]int // SIPp callees' local ports, by SIP account
 }
 
 // start runs the binary with env (CENTRALA_*), choosing free ports and a data dir unless set.
@@ -220,8 +221,18 @@ func firstLine(s string) string {
 	return sc.Text()
 }
 
-func httpGet(url string) (string, error) {
-	res, err := http.Get(url)
+func httpGet(url string) (string, error) { return httpGetAuth(url, "") }
+
+// httpGetAuth is httpGet with a bearer token.
+func httpGetAuth(url, token string) (string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
 	}
