@@ -53,7 +53,7 @@ type server struct {
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
 	done    chan error
-	ports map[string]int // SIPp callees' local ports, by SIP account
+	ports   map[string]int // SIPp callees' local ports, by SIP account
 }
 
 // start runs the binary with env (CENTRALA_*), choosing free ports and a data dir unless set.
