@@ -126,15 +126,13 @@ type reinvite struct {
 	outLocal media.Local
 }
 
+// newCall makes the call of an initial INVITE whose To carries our tag already (see
+// onDialogRequest).
 func newCall(e *Engine, req *sip.Request, tx sip.ServerTransaction) *call {
 	ctx, stop := context.WithCancel(e.ctx)
-	inv := req.Clone()
-	tag := sip.GenerateTagN(16)
-	if to := inv.To(); to != nil {
-		to.Params.Add("tag", tag)
-	}
+	tag, _ := req.To().Params.Get("tag")
 	c := &call{e: e, t: e.calls, ctx: ctx, stop: stop, in: make(chan any, 16), done: make(chan struct{}),
-		invite: inv, tx: tx, a: uasDialog(inv, tag), started: e.now()}
+		invite: req, tx: tx, a: uasDialog(req, tag), started: e.now()}
 	c.log = e.log.With("call_id", c.a.callID)
 	return c
 }

@@ -3,6 +3,8 @@ package pbx_test
 import (
 	"context"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +98,7 @@ func (l *lockedAccounts) Account(ctx context.Context, username string) (registra
 	return l.m.Account(ctx, username)
 }
 
-func startPBX(t *testing.T, cfg pbx.CallConfig, mcfg media.Config) *pbxHarness {
+func startPBX(t *testing.T, cfg pbx.CallConfig, mcfg media.Config, rcfg ...registrar.Config) *pbxHarness {
 	t.Helper()
 	db, err := store.Open(context.Background(), "", t.TempDir())
 	if err != nil {
@@ -112,7 +114,11 @@ func startPBX(t *testing.T, cfg pbx.CallConfig, mcfg media.Config) *pbxHarness {
 		t.Fatal(err)
 	}
 	h := &pbxHarness{plan: p, db: db, media: mm, accts: &lockedAccounts{m: pbxtest.Accounts{}}}
-	eng := pbxtest.StartEngine(t, pbxtest.EngineOptions{Accounts: h.accts, Registrar: registrar.Config{},
+	var reg registrar.Config
+	if len(rcfg) > 0 {
+		reg = rcfg[0]
+	}
+	eng := pbxtest.StartEngine(t, pbxtest.EngineOptions{Accounts: h.accts, Registrar: reg,
 		Options: []pbx.Option{pbx.WithCalls(cfg, p, mm, lazyRecorder{h})}})
 	h.Engine = eng
 	return h
@@ -610,5 +616,63 @@ func TestTrunkChannelLimit(t *testing.T) {
 	}
 	if n := h.TrunkChannels(tr.ID); n != 0 {
 		t.Fatalf("channels in use after hangup %d", n)
+	}
+}
+
+// TestBaresipAnswersAnInternalCall: a real softphone (baresip) registered to an extension
+// answers a call from a colleague; audio flows both ways through the relay.
+func TestBaresipAnswersAnInternalCall(t *testing.T) {
+	pbxtest.Need(t, "baresip", "baresip-core")
+	// baresip 1.0 gives up on any SHA-256 challenge
+	h := startPBX(t, pbx.CallConfig{}, media.Config{}, registrar.Config{Algorithms: []string{"MD5"}})
+	h.user(1, "201", "alice")
+	h.user(2, "202", "bare")
+	alice := h.phone(t, "alice", pbxtest.PhoneOptions{})
+	b := pbxtest.StartBaresip(t, pbxtest.BaresipOptions{Server: h.UDPAddr(), Transport: "udp", User: "bare",
+		Password: "bare-secret", Answer: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		bs, err := h.Store.Lookup(context.Background(), "bare", h.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip did not register:\n%s", b.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c, err := alice.Call("202")
+	if err != nil || c.Status() != 200 {
+		t.Fatalf("call %d %v\n%s", c.Status(), err, b.Output())
+	}
+	if err := c.WaitRTP(100, 5*time.Second); err != nil { // 2 s of baresip's sine
+		t.Fatalf("%v\n%s", err, b.Output())
+	}
+	time.Sleep(time.Second)
+	if err := c.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.record(t)
+	if rec.Disposition != cdr.Answered || rec.HangupBy != cdr.ByCaller {
+		t.Fatalf("record %+v", rec)
+	}
+	// baresip's own count of what it sent and received through the relay, printed when the
+	// call ends: "packets:  <transmit>  <receive>"
+	re := regexp.MustCompile(`packets:\s+(\d+)\s+(\d+)`)
+	deadline = time.Now().Add(3 * time.Second)
+	for re.FindStringSubmatch(b.Output()) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := re.FindStringSubmatch(b.Output())
+	if m == nil {
+		t.Fatalf("no RTP summary from baresip:\n%s", b.Output())
+	}
+	sent, _ := strconv.Atoi(m[1])
+	received, _ := strconv.Atoi(m[2])
+	if got := c.Stats().RTP; received < 100 || sent < 100 || got.Received < 100 {
+		t.Fatalf("baresip sent %d and received %d packets; the caller received %d and sent %d", sent, received, got.Received, got.Sent)
 	}
 }

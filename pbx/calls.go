@@ -292,7 +292,10 @@ func (e *Engine) onDialogRequest(req *sip.Request, tx sip.ServerTransaction) {
 	e.m.request(string(req.Method), req.Transport())
 	to := req.To()
 	inDialog := to != nil && to.Params.Has("tag")
-	if req.Method == sip.INVITE && !inDialog {
+	if req.Method == sip.INVITE && !inDialog && to != nil {
+		// Our To tag goes into the request sipgo's transaction keeps: the 487 it sends by
+		// itself on CANCEL (and its automatic 100) then carry the tag of our other responses.
+		to.Params.Add("tag", sip.GenerateTagN(16))
 		e.newCall(req, tx)
 		return
 	}

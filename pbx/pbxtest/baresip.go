@@ -22,7 +22,8 @@ type BaresipOptions struct {
 	Transport string // udp or tcp
 	User      string
 	Password  string
-	Expires   int // regint, seconds (default 120)
+	Expires   int  // regint, seconds (default 120)
+	Answer    bool // answer incoming calls at once (answermode=auto); it sends a 440 Hz sine
 }
 
 // Need returns the path of a test peer binary. When it is missing the test fails under CI
@@ -52,7 +53,12 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	port := FreePort(t)
 	config := fmt.Sprintf("module_path /usr/lib/baresip/modules\nsip_listen 127.0.0.1:%d\n"+
 		"module account.so\nmodule g711.so\nmodule ausine.so\naudio_source ausine,440\naudio_player ausine,440\n", port)
-	account := fmt.Sprintf("<sip:%s@%s;transport=%s>;auth_pass=%s;regint=%d\n", o.User, o.Server, o.Transport, o.Password, o.Expires)
+	account := fmt.Sprintf("<sip:%s@%s;transport=%s>;auth_pass=%s;regint=%d", o.User, o.Server, o.Transport, o.Password, o.Expires)
+	if o.Answer {
+		config += "module menu.so\nmodule rtcpsummary.so\nrtp_stats yes\nausrc_srate 48000\nausrc_channels 2\nauplay_srate 48000\nauplay_channels 2\n"
+		account += ";answermode=auto"
+	}
+	account += "\n"
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
