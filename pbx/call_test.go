@@ -676,3 +676,64 @@ func TestBaresipAnswersAnInternalCall(t *testing.T) {
 		t.Fatalf("baresip sent %d and received %d packets; the caller received %d and sent %d", sent, received, got.Received, got.Sent)
 	}
 }
+
+func TestEarlyMediaAndHoldFromTheCallee(t *testing.T) {
+	h := startPBX(t, pbx.CallConfig{}, media.Config{})
+	h.user(1, "201", "alice")
+	h.user(2, "202", "bob")
+	alice := h.phone(t, "alice", pbxtest.PhoneOptions{})
+	bob := h.phone(t, "bob", pbxtest.PhoneOptions{Answer: pbxtest.Answer{EarlyMedia: true, Delay: time.Second}})
+	c, err := alice.Dial("202")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the callee's early media reaches the caller before the answer
+	if err := c.WaitRTP(10, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c.Status() != 0 || !contains(c.Provisional(), 183) {
+		t.Fatalf("before the answer: status %d, provisional %v", c.Status(), c.Provisional())
+	}
+	if code, err := c.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("final %d %v", code, err)
+	}
+	in := bob.Calls()[0]
+	if err := in.WaitEstablished(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := in.Hold(true); err != nil || code != 200 {
+		t.Fatalf("callee's hold: %d %v", code, err)
+	}
+	if st := c.Stats(); !st.HeldByRemote {
+		t.Fatalf("caller not held: %+v", st.ReinvitesIn)
+	}
+	if code, err := in.Hold(false); err != nil || code != 200 {
+		t.Fatalf("callee's unhold: %d %v", code, err)
+	}
+	before := in.Stats().RTP.Received
+	if err := in.WaitRTP(before+10, 2*time.Second); err != nil {
+		t.Fatal("no audio after unhold:", err)
+	}
+}
+
+func TestStoppingTheServerHangsUpCalls(t *testing.T) {
+	h := startPBX(t, pbx.CallConfig{}, media.Config{})
+	h.user(1, "201", "alice")
+	h.user(2, "202", "bob")
+	alice := h.phone(t, "alice", pbxtest.PhoneOptions{})
+	bob := h.phone(t, "bob", pbxtest.PhoneOptions{})
+	c, err := alice.Call("202")
+	if err != nil || c.Status() != 200 {
+		t.Fatalf("call %d %v", c.Status(), err)
+	}
+	h.Stop()
+	for name, call := range map[string]*pbxtest.PhoneCall{"caller": c, "callee": bob.Calls()[0]} {
+		if r, err := call.WaitEnded(3 * time.Second); err != nil || r != pbxtest.EndRemoteHangup {
+			t.Fatalf("%s: %v %v", name, r, err)
+		}
+	}
+	rec := h.record(t)
+	if rec.Disposition != cdr.Answered || rec.HangupBy != cdr.BySystem || rec.SIPReason != "server stopping" {
+		t.Fatalf("record %+v", rec)
+	}
+}

@@ -58,7 +58,13 @@ type Engine struct {
 	Metrics   *prometheus.Registry
 	Clock     *Clock
 	Store     registrar.Store
+
+	stop func() // cancels Run and waits for it
 }
+
+// Stop stops the engine before the end of the test (as a SIGTERM would): calls in progress
+// are hung up. It is safe to call twice.
+func (e *Engine) Stop() { e.stop() }
 
 // EngineOptions tune StartEngine; zero values give defaults.
 type EngineOptions struct {
@@ -115,11 +121,15 @@ func StartEngine(t testing.TB, o EngineOptions) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine stopped with %v", err)
-		}
-	})
-	return &Engine{Engine: eng, Registrar: reg, Bus: bus, Metrics: m, Clock: clock, Store: o.Store}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &Engine{Engine: eng, Registrar: reg, Bus: bus, Metrics: m, Clock: clock, Store: o.Store, stop: stop}
 }
