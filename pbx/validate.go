@@ -7,7 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 
 func known(m sip.RequestMethod) bool {
 	switch m {
