@@ -13,6 +13,7 @@ type Config struct {
 	TLSAddr        string `yaml:"tls_addr"`         // host:port for TLS; needs TLSCert and TLSKey
 	TLSCert        string `yaml:"tls_cert"`         // PEM certificate chain file
 	TLSKey         string `yaml:"tls_key"`          // PEM private key file
+	TLSCA          string `yaml:"tls_ca"`           // PEM CAs trusted for TLS connections we open (trunks); empty: the system's
 	Realm          string `yaml:"realm"`            // digest realm and SIP domain (CENTRALA_SIP_REALM)
 	MaxMessageSize int    `yaml:"max_message_size"` // bytes; larger messages are refused
 	Workers        int    `yaml:"workers"`          // goroutines handling stateless requests

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -114,12 +116,24 @@ func New(cfg Config, reg *registrar.Registrar, verifier *digest.Verifier, guard 
 		}
 		e.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	client := &tls.Config{MinVersion: tls.VersionTLS12} // toward TLS trunks: the peer is verified
+	if cfg.TLSCA != "" {
+		pem, err := os.ReadFile(cfg.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("sip tls_ca: %w", err)
+		}
+		client.RootCAs = x509.NewCertPool()
+		if !client.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sip tls_ca %s: no PEM certificate", cfg.TLSCA)
+		}
+	}
 	e.parser = sip.NewParser()
 	e.parser.MaxMessageLength = cfg.MaxMessageSize
 	quiet := e.log.With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.ServerHeader),
 		sipgo.WithUserAgentParser(e.parser),
+		sipgo.WithUserAgenTLSConfig(client),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerReadFilter(e.filter),
 			sip.WithTransportLayerLogger(quiet),

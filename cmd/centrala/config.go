@@ -53,6 +53,7 @@ func (c *Config) env() []struct {
 		{"CENTRALA_SIP_TLS_ADDR", &c.SIP.TLSAddr},
 		{"CENTRALA_TLS_CERT", &c.SIP.TLSCert},
 		{"CENTRALA_TLS_KEY", &c.SIP.TLSKey},
+		{"CENTRALA_TLS_CA", &c.SIP.TLSCA},
 		{"CENTRALA_SIP_REALM", &c.SIP.Realm},
 		{"CENTRALA_SIP_EXTERNAL_IP", &c.SIP.ExternalIP},
 		{"CENTRALA_RTP_BIND_ADDR", &c.Media.BindAddr},

@@ -152,6 +152,9 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	host, port, _ := net.SplitHostPort(engine.UDPAddr())
 	portNum, _ := strconv.Atoi(port)
 	runtime := trunkRuntime{mgr: trunks, engine: engine, plan: plan, contactHost: host, contactPort: portNum, log: log}
+	if _, tlsPort, err := net.SplitHostPort(engine.TLSAddr()); err == nil {
+		runtime.tlsPort, _ = strconv.Atoi(tlsPort)
+	}
 	server, err := api.New(cfg.API, db, rg, bus, api.WithLogger(log), api.WithRegisterer(metrics),
 		api.WithGatherer(metrics), api.WithTrunks(runtime))
 	if err != nil {

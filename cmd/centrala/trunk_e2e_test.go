@@ -59,3 +59,46 @@ func mustPort(t *testing.T, hostport string) int {
 	}
 	return port
 }
+
+// A register trunk over TLS: the provider's certificate is verified against sip.tls_ca.
+func TestTrunkRegistersOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	port := freePort(t)
+	provider := start(t, map[string]string{"CENTRALA_SIP_TLS_ADDR": fmt.Sprintf("127.0.0.1:%d", port),
+		"CENTRALA_TLS_CERT": cert, "CENTRALA_TLS_KEY": key})
+	provider.account("900", "acme", "provider-secret-1")
+	ours := start(t, map[string]string{"CENTRALA_TLS_CA": cert})
+	var tr struct{ ID int64 }
+	if code := ours.api("POST", "/api/v1/trunks", map[string]any{"name": "acme-tls", "kind": "register",
+		"host": "127.0.0.1", "port": port, "transport": "tls", "username": "acme",
+		"password": "provider-secret-1", "register_expires": 120}, &tr); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		regs := provider.registrations()
+		if len(regs) == 1 && regs[0].Transport == "tls" && regs[0].Username == "acme" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS registration at the provider: %+v\n%s", regs, ours.Stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// without the CA the provider's certificate is refused: no registration
+	other := start(t, nil)
+	if code := other.api("POST", "/api/v1/trunks", map[string]any{"name": "acme-untrusted", "kind": "register",
+		"host": "127.0.0.1", "port": port, "transport": "tls", "username": "acme",
+		"password": "provider-secret-1", "register_expires": 120}, &tr); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	time.Sleep(2 * time.Second)
+	if regs := provider.registrations(); len(regs) != 1 {
+		t.Fatalf("an unverified TLS peer was used: %+v", regs)
+	}
+	ours.stop()
+	other.stop()
+	provider.stop()
+}

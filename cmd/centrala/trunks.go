@@ -17,7 +17,8 @@ type trunkRuntime struct {
 	engine      *pbx.Engine
 	plan        *dialplan
 	contactHost string // our SIP address, in the Contact of outbound REGISTERs
-	contactPort int
+	contactPort int    // UDP and TCP
+	tlsPort     int    // our TLS listener's port; 0: none (a TLS trunk then uses its connection)
 	log         *slog.Logger
 }
 
@@ -28,7 +29,7 @@ func (r trunkRuntime) Apply(ctx context.Context, ts []store.Trunk) {
 		specs = append(specs, trunk.Spec{Kind: t.Kind, Enabled: t.Enabled, Config: trunk.Config{
 			ID: t.ID, Host: t.Host, Port: t.Port, Transport: t.Transport, Username: t.Username,
 			Password: t.Password, Expires: time.Duration(t.RegisterExpires) * time.Second,
-			ContactHost: r.contactHost, ContactPort: r.contactPort}})
+			ContactHost: r.contactHost, ContactPort: r.portFor(t.Transport)}})
 	}
 	if err := r.mgr.Reconcile(ctx, specs); err != nil {
 		r.log.Error("apply trunks", "error", err)
@@ -40,4 +41,11 @@ func (r trunkRuntime) Channels(id int64) int { return r.engine.TrunkChannels(id)
 func (r trunkRuntime) Status(id int64) (trunk.Status, bool) {
 	st, ok := r.mgr.Statuses()[id]
 	return st, ok
+}
+
+func (r trunkRuntime) portFor(transport string) int {
+	if transport == "tls" && r.tlsPort != 0 {
+		return r.tlsPort
+	}
+	return r.contactPort
 }

@@ -112,7 +112,7 @@ func New(ua *sipgo.UserAgent, cfg Config, opts ...Option) (*Registration, error)
 	if cfg.Transport == "" {
 		cfg.Transport = "udp"
 	}
-	if cfg.Transport != "udp" && cfg.Transport != "tcp" {
+	if cfg.Transport != "udp" && cfg.Transport != "tcp" && cfg.Transport != "tls" {
 		return nil, fmt.Errorf("trunk %d: transport %q not supported", cfg.ID, cfg.Transport)
 	}
 	if cfg.Domain == "" {
