@@ -699,21 +699,10 @@ func (c *call) sendCancel(b *branch) {
 		return
 	}
 	inv := b.invite
-	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	req.AppendHeader(sip.HeaderClone(inv.Via()))
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.AppendHeader(sip.HeaderClone(inv.From()))
-	req.AppendHeader(sip.HeaderClone(inv.To()))
-	req.AppendHeader(sip.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	for _, r := range inv.GetHeaders("Route") {
-		req.AppendHeader(sip.HeaderClone(r))
-	}
+	req := NewCancel(inv)
 	req.SetTransport(inv.Transport())
 	req.SetDestination(inv.Destination())
 	req.Laddr = inv.Laddr
-	req.SetBody(nil)
 	tx, err := c.e.transact(c.ctx, req)
 	if err != nil {
 		c.log.Warn("call: cancel branch", "account", b.account, "error", err)

@@ -99,6 +99,24 @@ func splitComma(v string) []string {
 	return append(out, v[start:])
 }
 
+// NewCancel builds the CANCEL of an INVITE (RFC 3261 section 9.1): its Request-URI, top
+// Via, Route, From, To, Call-ID and CSeq number, without a body.
+func NewCancel(inv *sip.Request) *sip.Request {
+	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	req.AppendHeader(sip.HeaderClone(inv.Via()))
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.HeaderClone(inv.From()))
+	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	for _, r := range inv.GetHeaders("Route") {
+		req.AppendHeader(sip.HeaderClone(r))
+	}
+	req.SetBody(nil)
+	return req
+}
+
 // destination is where the next request of the dialog goes: the first route, else dest.
 func (d *dialog) destination() string {
 	if len(d.routes) > 0 {

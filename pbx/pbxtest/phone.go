@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/digest"
 	"github.com/centrala/centrala/pbx/media"
 )
@@ -1650,15 +1651,7 @@ func (c *PhoneCall) cancel(timeout time.Duration) error {
 	}
 	c.cancelling = true
 	inv := c.invite
-	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	req.AppendHeader(inv.Via().Clone())
-	sip.CopyHeaders("Route", inv, req)
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.AppendHeader(sip.HeaderClone(inv.From()))
-	req.AppendHeader(sip.HeaderClone(inv.To()))
-	req.AppendHeader(sip.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	req := pbx.NewCancel(inv)
 	c.p.prepare(req, inv.Destination())
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.p.ctx, timeout)
