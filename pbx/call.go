@@ -243,6 +243,11 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 }
 
 func (c *call) cleanup() {
+	if r := c.pending; r != nil { // the call ended while a re-INVITE was relayed
+		r.tx.Terminate()
+		c.e.respond(r.from.tx, r.from.req, 487, "Request Terminated")
+		close(r.from.done)
+	}
 	close(c.done)
 	c.stop()
 	for _, b := range c.branches {
@@ -254,9 +259,6 @@ func (c *call) cleanup() {
 			b.released = true
 			c.t.releaseTrunk(b.trunk.ID)
 		}
-	}
-	if c.pending != nil && c.pending.tx != nil {
-		c.pending.tx.Terminate()
 	}
 	if c.relay != nil {
 		st := c.relay.Stats()

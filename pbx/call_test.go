@@ -465,6 +465,13 @@ func TestRTPTimeoutEndsTheCall(t *testing.T) {
 	}
 }
 
+// route sets the outbound route of a dialled number.
+func (h *pbxHarness) route(number string, r pbx.OutboundRoute) {
+	h.plan.mu.Lock()
+	h.plan.outbound[number] = r
+	h.plan.mu.Unlock()
+}
+
 // provider is a phone playing a provider's trunk: it answers what reaches it.
 func (h *pbxHarness) provider(t *testing.T, a pbxtest.Answer) (*pbxtest.Phone, pbx.Trunk) {
 	ph := pbxtest.NewPhone(t, pbxtest.PhoneOptions{Username: "provider", Answer: a})
@@ -486,21 +493,21 @@ func TestOutboundCallPresentsCLIPAndFailsOver(t *testing.T) {
 	from.CLIPHeader = "from"
 	failover := []int{408, 500, 502, 503, 504}
 	clip := "+48221110000"
-	h.plan.outbound["0221234567"] = pbx.OutboundRoute{
+	h.route("0221234567", pbx.OutboundRoute{
 		Decision: routing.Decision{Action: routing.Allow, RuleID: 7, CLIP: &clip, FailoverCodes: failover},
 		Trunks: []pbx.TrunkDial{{Trunk: downTrunk, Number: "+48221234567", CLIP: clip},
-			{Trunk: upTrunk, Number: "0221234567", CLIP: "0221110000"}}}
-	h.plan.outbound["0221234568"] = pbx.OutboundRoute{
+			{Trunk: upTrunk, Number: "0221234567", CLIP: "0221110000"}}})
+	h.route("0221234568", pbx.OutboundRoute{
 		Decision: routing.Decision{Action: routing.Allow, RuleID: 8, Withheld: true, FailoverCodes: failover},
 		Trunks: []pbx.TrunkDial{{Trunk: busyTrunk, Number: "+48221234568", Asserted: clip},
-			{Trunk: upTrunk, Number: "+48221234568", Asserted: clip}}}
-	h.plan.outbound["0221234569"] = pbx.OutboundRoute{
+			{Trunk: upTrunk, Number: "+48221234568", Asserted: clip}}})
+	h.route("0221234569", pbx.OutboundRoute{
 		Decision: routing.Decision{Action: routing.Allow, RuleID: 9, CLIP: &clip},
-		Trunks:   []pbx.TrunkDial{{Trunk: rpid, Number: "+48221234569", CLIP: clip}}}
-	h.plan.outbound["0221234570"] = pbx.OutboundRoute{
+		Trunks:   []pbx.TrunkDial{{Trunk: rpid, Number: "+48221234569", CLIP: clip}}})
+	h.route("0221234570", pbx.OutboundRoute{
 		Decision: routing.Decision{Action: routing.Allow, RuleID: 10, Withheld: true},
-		Trunks:   []pbx.TrunkDial{{Trunk: from, Number: "+48221234570", Asserted: clip}}}
-	h.plan.outbound["0700"] = pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Deny, SIPCode: 603, Reason: "premium numbers"}}
+		Trunks:   []pbx.TrunkDial{{Trunk: from, Number: "+48221234570", Asserted: clip}}})
+	h.route("0700", pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Deny, SIPCode: 603, Reason: "premium numbers"}})
 
 	// 503 from the first trunk: the second carries the call, with the CLIP in P-Asserted-Identity
 	c, err := alice.Call("0221234567")
@@ -592,8 +599,8 @@ func TestTrunkChannelLimit(t *testing.T) {
 	bob := h.phone(t, "bob", pbxtest.PhoneOptions{})
 	up, tr := h.provider(t, pbxtest.Answer{})
 	tr.MaxCalls = 1
-	h.plan.outbound["0221234567"] = pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Allow, FailoverCodes: []int{503}},
-		Trunks: []pbx.TrunkDial{{Trunk: tr, Number: "0221234567", CLIP: "+48221110000"}}}
+	h.route("0221234567", pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Allow, FailoverCodes: []int{503}},
+		Trunks: []pbx.TrunkDial{{Trunk: tr, Number: "0221234567", CLIP: "+48221110000"}}})
 	first, err := alice.Call("0221234567")
 	if err != nil || first.Status() != 200 {
 		t.Fatalf("first %d %v", first.Status(), err)
