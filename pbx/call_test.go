@@ -13,6 +13,7 @@ import (
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx"
+	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/pbxtest"
 	"github.com/centrala/centrala/pbx/registrar"
@@ -213,9 +214,26 @@ func TestInternalCallForksRelaysMediaAndHangsUp(t *testing.T) {
 	desk := h.phone(t, "bob-desk", pbxtest.PhoneOptions{Codecs: []media.Codec{media.PCMA}, Answer: pbxtest.Answer{Delay: 200 * time.Millisecond}})
 	soft := h.phone(t, "bob-soft", pbxtest.PhoneOptions{Transport: "tcp", Answer: pbxtest.Answer{Mode: pbxtest.NeverAnswer}})
 
+	events := h.Bus.Subscribe(64, func(e event.Event) bool { return strings.HasPrefix(e.Type, "call.") })
+	defer events.Close()
 	call, err := alice.Call("202")
 	if err != nil || call.Status() != 200 {
 		t.Fatalf("call: status %d, %v", call.Status(), err)
+	}
+	var seen []string
+	for len(seen) < 3 {
+		select {
+		case e := <-events.C:
+			if e.CallID != call.CallID() {
+				t.Fatalf("event %s for call %q, want %q", e.Type, e.CallID, call.CallID())
+			}
+			seen = append(seen, e.Type)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("events %v", seen)
+		}
+	}
+	if strings.Join(seen, " ") != "call.started call.ringing call.answered" {
+		t.Fatalf("events %v", seen)
 	}
 	if got := call.Provisional(); !contains(got, 180) {
 		t.Fatalf("caller saw provisional %v, want 180", got)
