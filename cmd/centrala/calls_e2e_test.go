@@ -105,7 +105,7 @@ func writeConfig(t *testing.T, yaml string) string {
 // ways through the server; the record is in the API and its CSV.
 func TestSIPpInternalCallE2E(t *testing.T) {
 	pbxtest.Need(t, "sipp", "sip-tester")
-	s := start(t, map[string]string{"CENTRALA_CONFIG": writeConfig(t, "calls:\n  ring_timeout: 5s\n")})
+	s := start(t, map[string]string{"CENTRALA_CONFIG": writeConfig(t, "calls:\n  ring_timeout: 2s\n")})
 	s.account("201", "sipp-caller", "caller-secret-201")
 	callee := s.account("202", "sipp-callee", "callee-secret-202")
 	uas := s.callee("sipp-callee", "callee-secret-202", "deploy/sipp/call_uas.xml", 1, map[string]string{"codec": "PCMA"})
@@ -151,6 +151,19 @@ func TestSIPpInternalCallE2E(t *testing.T) {
 	busy.Wait()
 	if rec := s.lastCDR(); *rec.Disposition != "busy" || rec.SIPCode != 486 {
 		t.Fatalf("busy record %+v", rec)
+	}
+	// nobody answers: the server cancels the ringing phone after ring_timeout, the caller gets 480
+	ringing := s.callee("sipp-callee", "callee-secret-202", "deploy/sipp/call_uas_noanswer.xml", 1, nil)
+	res = pbxtest.RunSIPp(t, pbxtest.SIPpOptions{Scenario: "deploy/sipp/call_uac.xml", Target: s.SIP, Calls: 1,
+		Rows: [][]string{{"sipp-caller", "caller-secret-201", "202"}}})
+	if res.Count("480", "Recv") != 1 {
+		t.Fatalf("no answer: %s", res)
+	}
+	if rr := ringing.Wait(); rr.Successful != 1 {
+		t.Fatalf("the ringing phone was not cancelled: %s", rr)
+	}
+	if rec := s.lastCDR(); *rec.Disposition != "no_answer" || rec.SIPCode != 480 || *rec.HangupBy != "system" {
+		t.Fatalf("no answer record %+v", rec)
 	}
 	if code := s.api("DELETE", fmt.Sprintf("/api/v1/users/%d", callee), nil, nil); code != 204 {
 		t.Fatalf("delete callee: %d", code)
