@@ -148,6 +148,7 @@ type Start struct {
 	CLIP      *string // nil when withheld
 	TrunkID   *int64
 	UserID    *int64
+	Legs      []Leg // legs known at the start (the caller's), written with the record
 }
 
 // End describes how a call ended: what Recorder.End writes.
@@ -158,6 +159,7 @@ type End struct {
 	SIPReason   string // its reason phrase, or why the PBX ended the call
 	HangupBy    HangupBy
 	TrunkID     *int64 // the trunk that carried an outbound call (the last one tried); nil keeps the record's
+	Legs        []Leg  // legs to write with the end: added (ID 0) or replaced
 }
 
 // Errors. A write that breaks an invariant wraps ErrInvalid; a change to a record that has
@@ -174,6 +176,15 @@ func (s Start) validate() error {
 	case !s.Direction.Valid():
 		return fmt.Errorf("%w: direction %q", ErrInvalid, s.Direction)
 	}
+	return validLegs(s.Legs)
+}
+
+func validLegs(ls []Leg) error {
+	for _, l := range ls {
+		if err := l.validate(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -188,7 +199,7 @@ func (e End) validate() error {
 	case e.SIPCode != 0 && (e.SIPCode < 100 || e.SIPCode > 699):
 		return fmt.Errorf("%w: sip code %d", ErrInvalid, e.SIPCode)
 	}
-	return nil
+	return validLegs(e.Legs)
 }
 
 func (l Leg) validate() error {

@@ -18,7 +18,7 @@ import (
 // Store is what the Recorder needs of storage (implemented by *store.DB in api/store). Every
 // Record it returns carries its legs (an empty slice when there are none).
 type Store interface {
-	// InsertCDR stores a new live record (its ID and Legs are ignored) and returns it.
+	// InsertCDR stores a new live record with r.Legs (its ID is ignored) and returns it.
 	InsertCDR(ctx context.Context, r Record) (Record, error)
 	// UpsertLeg adds l to the record (l.ID 0) or replaces the record's leg with l.ID, and
 	// returns it as stored.
@@ -27,7 +27,8 @@ type Store interface {
 	// answer counts). A record that has ended is ErrEnded.
 	AnswerCDR(ctx context.Context, id int64, at time.Time) (Record, error)
 	// EndCDR completes a live record: end time, the durations (see Record), disposition, SIP
-	// code and reason, and who hung up. A record that has ended already is ErrEnded.
+	// code and reason, who hung up, and e.Legs, in one transaction. A record that has ended
+	// already is ErrEnded.
 	EndCDR(ctx context.Context, id int64, e End) (Record, error)
 	// CloseOpenCDRs ends every live record of the node at the time as Failed by BySystem
 	// with the reason, and ends their open legs, in one transaction. It returns the records
@@ -114,23 +115,30 @@ func NewRecorder(st Store, bus *event.Bus, reg prometheus.Registerer, opts ...Op
 // Start writes the record of a call that starts and returns its id, which the other methods
 // take. It publishes call.started.
 func (r *Recorder) Start(ctx context.Context, s Start) (int64, error) {
+	rec, err := r.Begin(ctx, s)
+	return rec.ID, err
+}
+
+// Begin is Start returning the record as stored, with s.Legs and their ids (keep them to
+// update the legs with End).
+func (r *Recorder) Begin(ctx context.Context, s Start) (Record, error) {
 	if err := s.validate(); err != nil {
-		return 0, fmt.Errorf("cdr: start call %s: %w", s.CallID, err)
+		return Record{}, fmt.Errorf("cdr: start call %s: %w", s.CallID, err)
 	}
 	ctx, cancel := writeContext(ctx)
 	defer cancel()
 	rec, err := r.store.InsertCDR(ctx, Record{StartedAt: s.At, CallID: s.CallID, Direction: s.Direction,
 		Caller: s.Caller, Callee: s.Callee, DID: s.DID, CLIP: s.CLIP, TrunkID: s.TrunkID, UserID: s.UserID,
-		Node: r.node})
+		Node: r.node, Legs: s.Legs})
 	if err != nil {
-		return 0, fmt.Errorf("cdr: start call %s: %w", s.CallID, err)
+		return Record{}, fmt.Errorf("cdr: start call %s: %w", s.CallID, err)
 	}
 	r.mu.Lock()
 	r.live[rec.ID] = &liveCall{}
 	r.metrics.active.Set(float64(len(r.live)))
 	r.mu.Unlock()
 	r.publish(EventStarted, rec.StartedAt, rec)
-	return rec.ID, nil
+	return rec, nil
 }
 
 // Leg adds a leg to the record id (l.ID 0) or updates the leg l.ID (every field is

@@ -182,12 +182,6 @@ func (c *call) run() {
 func (c *call) begin(s cdr.Start) {
 	s.At, s.CallID = c.started, c.a.callID
 	c.direction = s.Direction
-	id, err := c.t.rec.Start(c.ctx, s)
-	if err != nil {
-		c.log.Error("call: start record", "error", err)
-		return
-	}
-	c.cdrID = id
 	c.cdrLegA = cdr.Leg{Kind: cdr.LegCaller, Peer: c.account.Username, CallID: c.a.callID, StartedAt: c.started}
 	if c.trunk != nil {
 		c.cdrLegA.Peer, c.cdrLegA.TrunkID = c.trunk.Name, &c.trunk.ID
@@ -195,20 +189,17 @@ func (c *call) begin(s cdr.Start) {
 		uid := c.caller.UserID
 		c.cdrLegA.UserID = &uid
 	}
-	c.saveLeg(&c.cdrLegA)
-	c.log.Info("call started", "direction", string(s.Direction), "from", s.Caller, "to", s.Callee, "did", s.DID)
-}
-
-func (c *call) saveLeg(l *cdr.Leg) {
-	if c.cdrID == 0 {
-		return
-	}
-	id, err := c.t.rec.Leg(c.ctx, c.cdrID, *l)
+	s.Legs = []cdr.Leg{c.cdrLegA}
+	rec, err := c.t.rec.Begin(c.ctx, s)
 	if err != nil {
-		c.log.Error("call: record leg", "error", err)
+		c.log.Error("call: start record", "error", err)
 		return
 	}
-	l.ID = id
+	c.cdrID = rec.ID
+	if len(rec.Legs) == 1 {
+		c.cdrLegA.ID = rec.Legs[0].ID
+	}
+	c.log.Info("call started", "direction", string(s.Direction), "from", s.Caller, "to", s.Callee, "did", s.DID)
 }
 
 // finish answers A with a final error (unless it ended already) and closes the record.
@@ -230,13 +221,16 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 	c.cdrLegA.EndedAt = &now
 	c.cdrLegA.SIPCode = code
 	c.cdrLegA.SIPReason = reason
-	c.saveLeg(&c.cdrLegA)
 	if c.cdrID != 0 {
 		// the record must be closed even when the engine is stopping
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
 		defer cancel()
+		legs := []cdr.Leg{c.cdrLegA}
+		for _, b := range c.branches {
+			legs = append(legs, b.leg)
+		}
 		if err := c.t.rec.End(ctx, c.cdrID, cdr.End{At: now, Disposition: disp, SIPCode: code, SIPReason: reason,
-			HangupBy: by, TrunkID: c.recordTrunk}); err != nil {
+			HangupBy: by, TrunkID: c.recordTrunk, Legs: legs}); err != nil {
 			c.log.Error("call: end record", "error", err)
 		}
 	}
@@ -383,7 +377,6 @@ func (c *call) startBranch(s branchSpec) (*branch, error) {
 	if s.trunk != nil {
 		b.leg.TrunkID = &s.trunk.ID
 	}
-	c.saveLeg(&b.leg)
 	go c.watch(b)
 	return b, nil
 }
@@ -620,7 +613,6 @@ func (c *call) answer(b *branch, res *sip.Response) bool {
 	}
 	now := c.e.now()
 	b.leg.AnsweredAt, b.leg.SIPCode, b.leg.SIPReason = &now, res.StatusCode, res.Reason
-	c.saveLeg(&b.leg)
 	c.winner = b
 	c.cancelBranches(b)
 	if (c.early != b || b.answer == nil) && !c.setBranchMedia(b, res.Body()) || !c.setCallerMedia(b) {
@@ -637,7 +629,6 @@ func (c *call) answer(b *branch, res *sip.Response) bool {
 	c.okRes = c.respondA(200, "OK", c.aSDP, sip.NewHeader("Allow", allowed))
 	c.relay.ArmTimeout()
 	c.cdrLegA.AnsweredAt, c.cdrLegA.SIPCode, c.cdrLegA.SIPReason = &now, 200, "OK"
-	c.saveLeg(&c.cdrLegA)
 	if c.cdrID != 0 {
 		if err := c.t.rec.Answer(c.ctx, c.cdrID, now); err != nil {
 			c.log.Error("call: answer record", "error", err)
@@ -655,7 +646,6 @@ func (c *call) branchFailed(b *branch, code int, reason string) {
 	}
 	now := c.e.now()
 	b.leg.EndedAt, b.leg.SIPCode, b.leg.SIPReason = &now, code, reason
-	c.saveLeg(&b.leg)
 	if c.trunkFailed(b, code, reason) || c.winner != nil || c.ended {
 		return
 	}
@@ -692,7 +682,6 @@ func (c *call) cancelBranches(keep *branch) {
 		}
 		now := c.e.now()
 		b.leg.EndedAt, b.leg.SIPCode, b.leg.SIPReason = &now, 487, "Request Terminated"
-		c.saveLeg(&b.leg)
 	}
 }
 

@@ -79,7 +79,6 @@ func (c *call) endAnswered(by cdr.HangupBy, why string) {
 	now := c.e.now()
 	w := c.winner
 	w.leg.EndedAt = &now
-	c.saveLeg(&w.leg)
 	reason := "OK"
 	if by == cdr.BySystem {
 		reason = why

@@ -143,12 +143,10 @@ func (l lazyRecorder) rec() *cdr.Recorder {
 	return v.(*cdr.Recorder)
 }
 
-func (l lazyRecorder) Start(ctx context.Context, s cdr.Start) (int64, error) {
-	return l.rec().Start(ctx, s)
+func (l lazyRecorder) Begin(ctx context.Context, s cdr.Start) (cdr.Record, error) {
+	return l.rec().Begin(ctx, s)
 }
-func (l lazyRecorder) Leg(ctx context.Context, id int64, g cdr.Leg) (int64, error) {
-	return l.rec().Leg(ctx, id, g)
-}
+
 func (l lazyRecorder) Answer(ctx context.Context, id int64, at time.Time) error {
 	return l.rec().Answer(ctx, id, at)
 }

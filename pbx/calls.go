@@ -120,9 +120,11 @@ type Inbound struct {
 
 // Recorder writes call detail records; cdr.Recorder is one. The engine calls it from the
 // goroutine of each call, synchronously, so no record is lost to a full queue.
+//
+// A call writes its record three times: at the start with the caller's leg, at the answer,
+// and at the end with every leg.
 type Recorder interface {
-	Start(ctx context.Context, s cdr.Start) (int64, error)
-	Leg(ctx context.Context, id int64, l cdr.Leg) (int64, error)
+	Begin(ctx context.Context, s cdr.Start) (cdr.Record, error)
 	Answer(ctx context.Context, id int64, at time.Time) error
 	End(ctx context.Context, id int64, e cdr.End) error
 }

@@ -101,16 +101,38 @@ func scanLeg(row rowScanner) (cdr.Leg, error) {
 	return l, nil
 }
 
-// InsertCDR stores a new live record (its ID, Legs and the ending fields are ignored) and
-// returns it as stored.
+// InsertCDR stores a new live record with its legs (r.Legs, e.g. the caller's) in one
+// transaction (the record's ID and ending fields are ignored) and returns it as stored.
 func (db *DB) InsertCDR(ctx context.Context, r cdr.Record) (cdr.Record, error) {
-	row := db.w.QueryRowContext(ctx, `INSERT INTO cdrs (node, call_id, direction, caller, callee,
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return cdr.Record{}, dbErr(err, "insert cdr")
+	}
+	defer tx.Rollback()
+	row := tx.QueryRowContext(ctx, `INSERT INTO cdrs (node, call_id, direction, caller, callee,
 		did, clip, trunk_id, user_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING `+cdrCols,
 		r.Node, r.CallID, string(r.Direction), r.Caller, r.Callee, r.DID, nullStringPtr(r.CLIP),
 		nullInt(r.TrunkID), nullInt(r.UserID), millis(r.StartedAt))
 	created, err := scanCDR(row)
-	return created, dbErr(err, "insert cdr")
+	if err != nil {
+		return cdr.Record{}, dbErr(err, "insert cdr")
+	}
+	for _, l := range r.Legs {
+		l.ID = 0
+		leg, err := upsertLeg(ctx, tx, created.ID, l)
+		if err != nil {
+			return cdr.Record{}, err
+		}
+		created.Legs = append(created.Legs, leg)
+	}
+	if err := tx.Commit(); err != nil {
+		return cdr.Record{}, dbErr(err, "insert cdr")
+	}
+	if created.Legs == nil {
+		created.Legs = []cdr.Leg{}
+	}
+	return created, nil
 }
 
 // AnswerCDR sets the answer time of the live record unless it is set already and returns the
@@ -128,8 +150,9 @@ func (db *DB) AnswerCDR(ctx context.Context, id int64, at time.Time) (cdr.Record
 	return r, db.withLegs(ctx, what, &r)
 }
 
-// EndCDR completes the live record (see cdr.Record for the durations), ends its legs still
-// open at the same time, and returns it with its legs. An unknown id is ErrNotFound, an ended
+// EndCDR completes the live record (see cdr.Record for the durations), writes e.Legs (added
+// when their ID is 0, else replaced), ends its legs still open at the same time, and returns
+// it with its legs. An unknown id is ErrNotFound, an ended
 // record cdr.ErrEnded (and nothing changes).
 func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, error) {
 	what := fmt.Sprintf("end cdr %d", id)
@@ -148,6 +171,11 @@ func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, erro
 	}
 	if err != nil {
 		return cdr.Record{}, dbErr(err, what)
+	}
+	for _, l := range e.Legs {
+		if _, err := upsertLeg(ctx, tx, id, l); err != nil {
+			return cdr.Record{}, err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE cdr_legs SET ended_at = ? WHERE cdr_id = ? AND ended_at IS NULL`,
 		millis(e.At), id); err != nil {
@@ -236,19 +264,28 @@ func (db *DB) closeCDRs(ctx context.Context, what, cond string, condArgs []any, 
 // record's leg l.ID with l's, and returns the leg as stored. An unknown record or leg is
 // ErrNotFound.
 func (db *DB) UpsertLeg(ctx context.Context, cdrID int64, l cdr.Leg) (cdr.Leg, error) {
+	return upsertLeg(ctx, db.w, cdrID, l)
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func upsertLeg(ctx context.Context, q querier, cdrID int64, l cdr.Leg) (cdr.Leg, error) {
 	fields := []any{string(l.Kind), l.Peer, nullInt(l.UserID), nullInt(l.TrunkID), l.CallID,
 		millis(l.StartedAt), nullMillis(l.AnsweredAt), nullMillis(l.EndedAt), l.SIPCode, l.SIPReason}
 	if l.ID == 0 {
 		what := fmt.Sprintf("add leg to cdr %d", cdrID)
 		// INSERT ... SELECT: an unknown record inserts nothing, which is ErrNotFound.
-		leg, err := scanLeg(db.w.QueryRowContext(ctx, `INSERT INTO cdr_legs (cdr_id, kind, peer,
+		leg, err := scanLeg(q.QueryRowContext(ctx, `INSERT INTO cdr_legs (cdr_id, kind, peer,
 			user_id, trunk_id, call_id, started_at, answered_at, ended_at, sip_code, sip_reason)
 			SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM cdrs WHERE id = ?
 			RETURNING `+legCols, append(fields, cdrID)...))
 		return leg, dbErr(err, what)
 	}
 	what := fmt.Sprintf("update leg %d of cdr %d", l.ID, cdrID)
-	leg, err := scanLeg(db.w.QueryRowContext(ctx, `UPDATE cdr_legs SET kind = ?, peer = ?,
+	leg, err := scanLeg(q.QueryRowContext(ctx, `UPDATE cdr_legs SET kind = ?, peer = ?,
 		user_id = ?, trunk_id = ?, call_id = ?, started_at = ?, answered_at = ?, ended_at = ?,
 		sip_code = ?, sip_reason = ? WHERE id = ? AND cdr_id = ?
 		RETURNING `+legCols, append(fields, l.ID, cdrID)...))
