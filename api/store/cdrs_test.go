@@ -370,3 +370,33 @@ func TestListCDRsLimits(t *testing.T) {
 	}
 	require.Len(t, seen, MaxCDRLimit+5)
 }
+
+// A call's record is written with its caller's leg, and ended with every leg (the caller's
+// updated, the callee's added) in one transaction; a leg left open is ended with the record.
+func TestCDRLegsWrittenWithStartAndEnd(t *testing.T) {
+	db := openTest(t)
+	r := insertCDR(t, db, cdr.Record{StartedAt: t0, CallID: "c1", Direction: cdr.Internal, Caller: "201", Callee: "202",
+		Legs: []cdr.Leg{{Kind: cdr.LegCaller, Peer: "alice", CallID: "c1", StartedAt: t0}}})
+	require.Len(t, r.Legs, 1)
+	caller := r.Legs[0]
+	require.NotZero(t, caller.ID)
+	caller.SIPCode, caller.SIPReason, caller.AnsweredAt = 200, "OK", ptr(t0.Add(time.Second))
+	answered := cdr.Leg{Kind: cdr.LegCallee, Peer: "bob", CallID: "c1-b", StartedAt: t0, AnsweredAt: ptr(t0.Add(time.Second)), SIPCode: 200, SIPReason: "OK"}
+	cancelled := cdr.Leg{Kind: cdr.LegCallee, Peer: "bob-2", CallID: "c1-c", StartedAt: t0, EndedAt: ptr(t0.Add(time.Second)), SIPCode: 487}
+	got := endCDR(t, db, r.ID, cdr.End{At: t0.Add(time.Minute), Disposition: cdr.Answered, SIPCode: 200, HangupBy: cdr.ByCaller,
+		Legs: []cdr.Leg{caller, answered, cancelled}})
+	require.Len(t, got.Legs, 3)
+	require.Equal(t, caller.ID, got.Legs[0].ID)
+	require.Equal(t, 200, got.Legs[0].SIPCode)
+	require.Equal(t, "bob", got.Legs[1].Peer)
+	require.Equal(t, t0.Add(time.Minute), *got.Legs[1].EndedAt) // open: ended with the record
+	require.Equal(t, t0.Add(time.Second), *got.Legs[2].EndedAt)
+	// a leg of another record is refused, and nothing of the end is written
+	other := insertCDR(t, db, cdr.Record{StartedAt: t0, CallID: "c2"})
+	_, err := db.EndCDR(context.Background(), other.ID, cdr.End{At: t0.Add(time.Minute), Disposition: cdr.Failed,
+		HangupBy: cdr.BySystem, Legs: []cdr.Leg{caller}})
+	require.ErrorIs(t, err, ErrNotFound)
+	still, err := db.GetCDR(context.Background(), other.ID)
+	require.NoError(t, err)
+	require.True(t, still.Live())
+}
