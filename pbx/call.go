@@ -523,8 +523,8 @@ func (c *call) onBranchResponse(b *branch, res *sip.Response) bool {
 		return false
 	case code < 300:
 		b.done, b.final = true, code
-		c.ackBranch(b, res)
 		if c.winner != nil || c.ended {
+			c.ackBranch(b, res)
 			c.byeBranch(b) // a second answer: that device is not needed
 			return false
 		}
@@ -615,14 +615,14 @@ func (c *call) answer(b *branch, res *sip.Response) bool {
 	b.leg.AnsweredAt, b.leg.SIPCode, b.leg.SIPReason = &now, res.StatusCode, res.Reason
 	c.winner = b
 	c.cancelBranches(b)
-	if (c.early != b || b.answer == nil) && !c.setBranchMedia(b, res.Body()) || !c.setCallerMedia(b) {
+	// Media first: the callee may send RTP as soon as it has sent its 200. When another
+	// branch's early media was playing, the winner's SDP replaces it.
+	mediaOK := (c.early == b && b.answer != nil || c.setBranchMedia(b, res.Body())) && c.setCallerMedia(b)
+	c.ackBranch(b, res)
+	if !mediaOK {
 		c.byeBranch(b)
 		c.finish(488, "Not Acceptable Here", cdr.Failed, cdr.BySystem, "callee answered without usable SDP")
 		return false
-	}
-	if c.early != nil && c.early != b {
-		// another branch's early media was playing: the answer is the winner's media
-		_ = c.setBranchMedia(b, res.Body())
 	}
 	c.finalCode = 200
 	c.answered = now
