@@ -217,6 +217,9 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 		return
 	}
 	c.ended = true
+	// The call's limits are free once it has ended, before its record is written.
+	c.t.release(c.users...)
+	c.users = nil
 	now := c.e.now()
 	c.cdrLegA.EndedAt = &now
 	c.cdrLegA.SIPCode = code

@@ -322,8 +322,8 @@ func (r *Relay) checkTimeout(l *leg) {
 		base := max(l.lastRecv.Load(), r.armedAt)
 		if silent := time.Duration(mono() - base); silent >= r.timeoutLocked() {
 			r.fired = true
-			r.timeoutC <- l.id // capacity 1, sent once
-			r.m.timeouts.Add(1)
+			r.m.timeouts.Add(1) // counted before the engine hears of it
+			r.timeoutC <- l.id  // capacity 1, sent once
 			r.log.Info("rtp timeout", "leg", l.id.String(), "silent", silent.Round(time.Millisecond), "hold", r.hold)
 			for _, x := range r.legs {
 				r.setDeadlineLocked(x)
