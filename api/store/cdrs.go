@@ -104,7 +104,7 @@ func scanLeg(row rowScanner) (cdr.Leg, error) {
 // InsertCDR stores a new live record with its legs (r.Legs, e.g. the caller's) in one
 // transaction (the record's ID and ending fields are ignored) and returns it as stored.
 func (db *DB) InsertCDR(ctx context.Context, r cdr.Record) (cdr.Record, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.w.begin(ctx)
 	if err != nil {
 		return cdr.Record{}, dbErr(err, "insert cdr")
 	}
@@ -156,7 +156,7 @@ func (db *DB) AnswerCDR(ctx context.Context, id int64, at time.Time) (cdr.Record
 // record cdr.ErrEnded (and nothing changes).
 func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, error) {
 	what := fmt.Sprintf("end cdr %d", id)
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.w.begin(ctx)
 	if err != nil {
 		return cdr.Record{}, dbErr(err, what)
 	}
@@ -223,7 +223,7 @@ func (db *DB) CloseCDRs(ctx context.Context, ids []int64, at time.Time, reason s
 }
 
 func (db *DB) closeCDRs(ctx context.Context, what, cond string, condArgs []any, at time.Time, reason string) ([]cdr.Record, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.w.begin(ctx)
 	if err != nil {
 		return nil, dbErr(err, what)
 	}

@@ -38,8 +38,8 @@ const (
 
 // DB is the SQL store. It is safe for concurrent use.
 type DB struct {
-	w *sql.DB // one connection: every write, the migrations
-	r *sql.DB // read-only pool; the same as w for an in-memory database
+	w *pool // one connection: every write, the migrations
+	r *pool // read-only pool; the same as w for an in-memory database
 
 	authAccount *sql.Stmt // on r: the REGISTER path
 	tokenUser   *sql.Stmt // on r: every authenticated API request
@@ -64,17 +64,20 @@ func Open(ctx context.Context, dbURL, dataDir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{w: w, r: w}
+	wp := newPool(w)
+	db := &DB{w: wp, r: wp}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
 	}
 	// An in-memory database exists once per connection: it cannot have a second pool.
 	if !strings.Contains(name, ":memory:") && !strings.Contains(name, "mode=memory") {
-		if db.r, err = openPool(ctx, name, readerParams, max(4, runtime.NumCPU())); err != nil {
+		r, err := openPool(ctx, name, readerParams, max(4, runtime.NumCPU()))
+		if err != nil {
 			w.Close()
 			return nil, err
 		}
+		db.r = newPool(r)
 	}
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
@@ -147,7 +150,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, fsys, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.w.DB, fsys, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
@@ -187,7 +190,9 @@ func (db *DB) Close() error {
 			errs = append(errs, s.Close())
 		}
 	}
+	db.w.close()
 	if db.r != db.w {
+		db.r.close()
 		errs = append(errs, db.r.Close())
 	}
 	errs = append(errs, db.w.Close())
@@ -201,7 +206,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // SQL returns the writer pool (one connection) for packages that keep their own tables in
 // this database. Hold its connection briefly: every write of the store waits for it.
-func (db *DB) SQL() *sql.DB { return db.w }
+func (db *DB) SQL() *sql.DB { return db.w.DB }
 
 // uniqueFields maps the columns of the unique indexes (named <table>_<column>_key) to the
 // field a ConflictError names. SQLite reports a violation as "table.column".

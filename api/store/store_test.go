@@ -118,7 +118,7 @@ func TestPragmas(t *testing.T) {
 		name      string
 		db        *sql.DB
 		queryOnly string
-	}{{"writer", db.w, "0"}, {"reader", db.r, "1"}} {
+	}{{"writer", db.w.DB, "0"}, {"reader", db.r.DB, "1"}} {
 		t.Run(pool.name, func(t *testing.T) {
 			for name, want := range map[string]string{
 				"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1", "query_only": pool.queryOnly,
