@@ -254,13 +254,6 @@ func (e *Engine) TrunkChannels(id int64) int {
 	return e.calls.perTrunk[id]
 }
 
-// busy reports whether a user is at the call limit.
-func (t *callTable) busy(user int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.cfg.MaxCallsPerUser > 0 && t.perUser[user] >= t.cfg.MaxCallsPerUser
-}
-
 // active lists the calls in progress (each once).
 func (t *callTable) active() []*call {
 	t.mu.Lock()
