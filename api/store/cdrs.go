@@ -103,34 +103,32 @@ func scanLeg(row rowScanner) (cdr.Leg, error) {
 
 // InsertCDR stores a new live record with its legs (r.Legs, e.g. the caller's) in one
 // transaction (the record's ID and ending fields are ignored) and returns it as stored.
+// It goes through the group-commit writer, as AnswerCDR and EndCDR do.
 func (db *DB) InsertCDR(ctx context.Context, r cdr.Record) (cdr.Record, error) {
-	tx, err := db.w.begin(ctx)
-	if err != nil {
-		return cdr.Record{}, dbErr(err, "insert cdr")
-	}
-	defer tx.Rollback()
-	row := tx.QueryRowContext(ctx, `INSERT INTO cdrs (node, call_id, direction, caller, callee,
-		did, clip, trunk_id, user_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING `+cdrCols,
-		r.Node, r.CallID, string(r.Direction), r.Caller, r.Callee, r.DID, nullStringPtr(r.CLIP),
-		nullInt(r.TrunkID), nullInt(r.UserID), millis(r.StartedAt))
-	created, err := scanCDR(row)
-	if err != nil {
-		return cdr.Record{}, dbErr(err, "insert cdr")
-	}
-	for _, l := range r.Legs {
-		l.ID = 0
-		leg, err := upsertLeg(ctx, tx, created.ID, l)
+	var created cdr.Record
+	err := db.batch(ctx, func(q querier) error {
+		var err error
+		created, err = scanCDR(q.QueryRowContext(ctx, `INSERT INTO cdrs (node, call_id, direction, caller, callee,
+			did, clip, trunk_id, user_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING `+cdrCols,
+			r.Node, r.CallID, string(r.Direction), r.Caller, r.Callee, r.DID, nullStringPtr(r.CLIP),
+			nullInt(r.TrunkID), nullInt(r.UserID), millis(r.StartedAt)))
 		if err != nil {
-			return cdr.Record{}, err
+			return dbErr(err, "insert cdr")
 		}
-		created.Legs = append(created.Legs, leg)
-	}
-	if err := tx.Commit(); err != nil {
-		return cdr.Record{}, dbErr(err, "insert cdr")
-	}
-	if created.Legs == nil {
-		created.Legs = []cdr.Leg{}
+		created.Legs = make([]cdr.Leg, 0, len(r.Legs))
+		for _, l := range r.Legs {
+			l.ID = 0
+			leg, err := upsertLeg(ctx, q, created.ID, l)
+			if err != nil {
+				return err
+			}
+			created.Legs = append(created.Legs, leg)
+		}
+		return nil
+	})
+	if err != nil {
+		return cdr.Record{}, err
 	}
 	return created, nil
 }
@@ -139,58 +137,60 @@ func (db *DB) InsertCDR(ctx context.Context, r cdr.Record) (cdr.Record, error) {
 // record with its legs. An unknown id is ErrNotFound, an ended record cdr.ErrEnded.
 func (db *DB) AnswerCDR(ctx context.Context, id int64, at time.Time) (cdr.Record, error) {
 	what := fmt.Sprintf("answer cdr %d", id)
-	r, err := scanCDR(db.w.QueryRowContext(ctx, `UPDATE cdrs SET answered_at = COALESCE(answered_at, ?)
-		WHERE id = ? AND ended_at IS NULL RETURNING `+cdrCols, millis(at), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return cdr.Record{}, db.notLive(ctx, id, what)
-	}
+	var r cdr.Record
+	err := db.batch(ctx, func(q querier) error {
+		var err error
+		r, err = scanCDR(q.QueryRowContext(ctx, `UPDATE cdrs SET answered_at = COALESCE(answered_at, ?)
+			WHERE id = ? AND ended_at IS NULL RETURNING `+cdrCols, millis(at), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notLive(ctx, q, id, what)
+		}
+		return dbErr(err, what)
+	})
 	if err != nil {
-		return cdr.Record{}, dbErr(err, what)
+		return cdr.Record{}, err
 	}
 	return r, db.withLegs(ctx, what, &r)
 }
 
 // EndCDR completes the live record (see cdr.Record for the durations), writes e.Legs (added
 // when their ID is 0, else replaced), ends its legs still open at the same time, and returns
-// it with its legs. An unknown id is ErrNotFound, an ended
-// record cdr.ErrEnded (and nothing changes).
+// it with its legs, all in one transaction. An unknown id is ErrNotFound, an ended record
+// cdr.ErrEnded (and nothing changes).
 func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, error) {
 	what := fmt.Sprintf("end cdr %d", id)
-	tx, err := db.w.begin(ctx)
-	if err != nil {
-		return cdr.Record{}, dbErr(err, what)
-	}
-	defer tx.Rollback()
-	args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy), nullInt(e.TrunkID), id)
-	r, err := scanCDR(tx.QueryRowContext(ctx, `UPDATE cdrs SET `+endSet+`, disposition = ?,
-		sip_code = ?, sip_reason = ?, hangup_by = ?, trunk_id = COALESCE(?, trunk_id) WHERE id = ? AND ended_at IS NULL
-		RETURNING `+cdrCols, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		tx.Rollback()
-		return cdr.Record{}, db.notLive(ctx, id, what)
-	}
-	if err != nil {
-		return cdr.Record{}, dbErr(err, what)
-	}
-	for _, l := range e.Legs {
-		if _, err := upsertLeg(ctx, tx, id, l); err != nil {
-			return cdr.Record{}, err
+	var r cdr.Record
+	err := db.batch(ctx, func(q querier) error {
+		args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy), nullInt(e.TrunkID), id)
+		var err error
+		r, err = scanCDR(q.QueryRowContext(ctx, `UPDATE cdrs SET `+endSet+`, disposition = ?,
+			sip_code = ?, sip_reason = ?, hangup_by = ?, trunk_id = COALESCE(?, trunk_id) WHERE id = ? AND ended_at IS NULL
+			RETURNING `+cdrCols, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notLive(ctx, q, id, what)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE cdr_legs SET ended_at = ? WHERE cdr_id = ? AND ended_at IS NULL`,
-		millis(e.At), id); err != nil {
-		return cdr.Record{}, dbErr(err, what)
-	}
-	if err := tx.Commit(); err != nil {
-		return cdr.Record{}, dbErr(err, what)
+		if err != nil {
+			return dbErr(err, what)
+		}
+		for _, l := range e.Legs {
+			if _, err := upsertLeg(ctx, q, id, l); err != nil {
+				return err
+			}
+		}
+		_, err = q.ExecContext(ctx, `UPDATE cdr_legs SET ended_at = ? WHERE cdr_id = ? AND ended_at IS NULL`,
+			millis(e.At), id)
+		return dbErr(err, what)
+	})
+	if err != nil {
+		return cdr.Record{}, err
 	}
 	return r, db.withLegs(ctx, what, &r)
 }
 
 // notLive explains why a live record with the id was not found: ErrNotFound or cdr.ErrEnded.
-func (db *DB) notLive(ctx context.Context, id int64, what string) error {
+func notLive(ctx context.Context, q querier, id int64, what string) error {
 	var ended bool
-	err := db.w.QueryRowContext(ctx, `SELECT ended_at IS NOT NULL FROM cdrs WHERE id = ?`, id).Scan(&ended)
+	err := q.QueryRowContext(ctx, `SELECT ended_at IS NOT NULL FROM cdrs WHERE id = ?`, id).Scan(&ended)
 	switch {
 	case err != nil:
 		return dbErr(err, what)
@@ -267,9 +267,10 @@ func (db *DB) UpsertLeg(ctx context.Context, cdrID int64, l cdr.Leg) (cdr.Leg, e
 	return upsertLeg(ctx, db.w, cdrID, l)
 }
 
-// querier is a *sql.DB or a *sql.Tx.
+// querier is a pool or a transaction.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func upsertLeg(ctx context.Context, q querier, cdrID int64, l cdr.Leg) (cdr.Leg, error) {

@@ -129,3 +129,93 @@ func (p *pool) close() {
 		return true
 	})
 }
+
+// A batch job is one caller's writes, run by the group-commit writer (see batch).
+type batchJob struct {
+	ctx  context.Context
+	fn   func(q querier) error
+	done chan error
+}
+
+// maxBatch is how many callers' writes share one transaction at most.
+const maxBatch = 128
+
+// batch runs fn inside a transaction the writer goroutine shares with the writes other
+// callers queued meanwhile (group commit): each call's records cost a share of one commit
+// instead of a commit each, which is what bounded the call rate. fn runs inside a savepoint:
+// its error undoes its own writes only. batch returns when the transaction has committed
+// (or fn failed). fn must use q, never db.w (the writer holds its only connection).
+func (db *DB) batch(ctx context.Context, fn func(q querier) error) error {
+	j := &batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer runs the batches until jobs is closed.
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	for j := range db.jobs {
+		batch := []*batchJob{j}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case more, ok := <-db.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+			default:
+				break drain
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+func (db *DB) runBatch(batch []*batchJob) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	tx, err := db.w.begin(ctx)
+	if err != nil {
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
+	}
+	defer tx.Rollback()
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = j.fn(tx); errs[i] != nil {
+			_, _ = tx.ExecContext(ctx, "ROLLBACK TO job")
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	for i, j := range batch {
+		j.done <- errs[i]
+	}
+}

@@ -41,6 +41,9 @@ type DB struct {
 	w *pool // one connection: every write, the migrations
 	r *pool // read-only pool; the same as w for an in-memory database
 
+	jobs       chan *batchJob // to the group-commit writer (batch)
+	writerDone chan struct{}
+
 	authAccount *sql.Stmt // on r: the REGISTER path
 	tokenUser   *sql.Stmt // on r: every authenticated API request
 	sealer      *sealer   // trunk passwords; nil until SetSecretKey
@@ -79,6 +82,8 @@ func Open(ctx context.Context, dbURL, dataDir string) (*DB, error) {
 		}
 		db.r = newPool(r)
 	}
+	db.jobs, db.writerDone = make(chan *batchJob, 4*maxBatch), make(chan struct{})
+	go db.writer()
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -189,6 +194,11 @@ func (db *DB) Close() error {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
+	}
+	if db.jobs != nil {
+		close(db.jobs)
+		<-db.writerDone
+		db.jobs = nil
 	}
 	db.w.close()
 	if db.r != db.w {
