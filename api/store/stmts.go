@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -137,6 +138,8 @@ type batchJob struct {
 	done chan error
 }
 
+var errClosed = errors.New("store: closed")
+
 // maxBatch is how many callers' writes share one transaction at most.
 const maxBatch = 128
 
@@ -147,9 +150,16 @@ const maxBatch = 128
 // (or fn failed). fn must use q, never db.w (the writer holds its only connection).
 func (db *DB) batch(ctx context.Context, fn func(q querier) error) error {
 	j := &batchJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.jobsMu.RLock()
+	if db.jobs == nil {
+		db.jobsMu.RUnlock()
+		return errClosed
+	}
 	select {
 	case db.jobs <- j:
+		db.jobsMu.RUnlock()
 	case <-ctx.Done():
+		db.jobsMu.RUnlock()
 		return ctx.Err()
 	}
 	select {

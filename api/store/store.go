@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -41,7 +42,8 @@ type DB struct {
 	w *pool // one connection: every write, the migrations
 	r *pool // read-only pool; the same as w for an in-memory database
 
-	jobs       chan *batchJob // to the group-commit writer (batch)
+	jobsMu     sync.RWMutex   // Close takes it to close jobs
+	jobs       chan *batchJob // to the group-commit writer (batch); nil once closed
 	writerDone chan struct{}
 
 	authAccount *sql.Stmt // on r: the REGISTER path
@@ -195,11 +197,13 @@ func (db *DB) Close() error {
 			errs = append(errs, s.Close())
 		}
 	}
+	db.jobsMu.Lock()
 	if db.jobs != nil {
 		close(db.jobs)
 		<-db.writerDone
 		db.jobs = nil
 	}
+	db.jobsMu.Unlock()
 	db.w.close()
 	if db.r != db.w {
 		db.r.close()
