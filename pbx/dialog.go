@@ -10,10 +10,11 @@ import (
 	"github.com/centrala/centrala/pbx/registrar"
 )
 
-// Calls are not routed yet (the call engine comes next). Until then the stateless workers
-// answer dialog requests the way a registrar-only server should: an INVITE is authenticated
-// like a REGISTER (407 with both challenges) and then refused with 404, requests inside a
-// dialog get 481, and ACKs are absorbed.
+// Without WithCalls the engine is a registrar only, and the stateless workers answer dialog
+// requests the way a registrar-only server should: an INVITE is authenticated like a
+// REGISTER (407 with both challenges) and then refused with 404, requests inside a dialog
+// get 481, and ACKs are absorbed. With WithCalls these methods go to the call engine
+// (calls.go) through sipgo's transaction layer instead.
 func (e *Engine) invite(ctx context.Context, j job, req *sip.Request) {
 	acct, outcome, hs := e.reg.Authenticate(ctx, registrar.Request{Request: req, Source: j.src, Transport: lower(j.network)}, true)
 	switch outcome {
