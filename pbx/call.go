@@ -2,7 +2,6 @@ package pbx
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -160,13 +159,14 @@ func (c *call) run() {
 	if !c.tx.OnCancel(func(*sip.Request) { go c.post(callerCancelled{}) }) {
 		return
 	}
-	offer, err := media.Parse(c.invite.Body())
-	if err == nil {
-		_, _, err = media.Negotiate(offer, supportedCodecs)
-	} else if len(c.invite.Body()) == 0 {
-		err = errors.New("no SDP offer (delayed offer is not supported)")
+	// An INVITE without SDP is a delayed offer (RFC 3261 section 13.2.1): our 200 carries
+	// the offer and the caller's ACK the answer.
+	var err error
+	if len(c.invite.Body()) > 0 {
+		if c.aOffer, err = media.Parse(c.invite.Body()); err == nil {
+			_, _, err = media.Negotiate(c.aOffer, supportedCodecs)
+		}
 	}
-	c.aOffer = offer
 	var ok bool
 	if c.trunk != nil {
 		ok = c.routeInbound(err)
@@ -387,6 +387,9 @@ func (c *call) startBranch(s branchSpec) (*branch, error) {
 // offerOrder puts the caller's preferred supported codec first, so the callee can choose it
 // and no transcoding is needed.
 func offerOrder(offer *media.Session) []media.Codec {
+	if offer == nil {
+		return supportedCodecs
+	}
 	chosen, _, err := media.Negotiate(offer, supportedCodecs)
 	if err != nil {
 		return supportedCodecs
@@ -517,7 +520,7 @@ func (c *call) onBranchResponse(b *branch, res *sip.Response) bool {
 			c.e.bus.Publish(event.Event{Type: "call.ringing", Time: c.e.now(), CallID: c.a.callID,
 				Data: map[string]any{"cdr_id": c.cdrID, "account": b.account, "user_id": b.userID}})
 		}
-		if len(res.Body()) > 0 && c.early == nil && c.startEarlyMedia(b, res) {
+		if len(res.Body()) > 0 && c.early == nil && c.aOffer != nil && c.startEarlyMedia(b, res) {
 			return false
 		}
 		if c.early == nil {
@@ -579,6 +582,13 @@ func (c *call) setCallerMedia(b *branch) bool {
 		return true // A has its answer already (early media); it must not change
 	}
 	local := c.aLocal
+	if c.aOffer == nil {
+		// delayed offer: ours goes in the 200, the callee's codec first; leg A is set when
+		// the ACK brings the answer
+		local.Codecs = offerOrder(b.answer)
+		c.aLocal, c.aSDP = local, media.NewOffer(local).Marshal()
+		return true
+	}
 	if b.codec.Name != "" {
 		for _, f := range c.aOffer.Audio().Formats {
 			if strings.EqualFold(f.Name, b.codec.Name) && f.ClockRate == b.codec.ClockRate {

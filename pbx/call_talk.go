@@ -20,22 +20,23 @@ func (c *call) talk() {
 	if sip.IsReliable(c.a.transport) {
 		retrans.Stop()
 	}
-	acked := func() {
+	acked := func(ack *sip.Request) {
 		if c.okRes != nil {
 			c.okRes = nil
 			retrans.Stop()
 			giveUp.Stop()
+			c.ackAnswer(ack)
 		}
 	}
 	for !c.ended {
 		select {
-		case <-c.tx.Acks():
-			acked()
+		case ack := <-c.tx.Acks():
+			acked(ack)
 		case m := <-c.in:
 			switch m := m.(type) {
 			case *inRequest:
 				if m.req.Method == sip.ACK && callID(m.req) == c.a.callID {
-					acked()
+					acked(m.req)
 				}
 				c.inDialog(m)
 			case branchResponse:
@@ -66,6 +67,29 @@ func (c *call) talk() {
 			}
 		}
 	}
+}
+
+// ackAnswer reads the caller's answer from the ACK of a call it placed without an offer
+// (delayed offer) into leg A; a missing or unusable answer ends the call.
+func (c *call) ackAnswer(ack *sip.Request) {
+	if c.aOffer != nil || ack == nil {
+		return
+	}
+	ans, err := media.Parse(ack.Body())
+	if err == nil {
+		var codec media.Codec
+		var dtmf int
+		if codec, dtmf, err = media.Negotiate(ans, c.aLocal.Codecs); err == nil {
+			err = c.relay.SetLeg(media.LegA, media.LegConfig{Remote: ans.AudioAddr(), Codec: codec, DTMFPT: dtmf})
+			c.aCodec = codec
+		}
+	}
+	if err != nil {
+		c.log.Warn("call: the caller's ACK has no usable answer", "error", err)
+		c.hangup(cdr.BySystem, "no usable SDP answer in ACK")
+		return
+	}
+	c.aOffer = ans // from now on the caller's side is negotiated
 }
 
 // hangup ends an answered call from the server's side: BYE to both legs.

@@ -2,6 +2,8 @@ package pbx_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
@@ -758,5 +762,83 @@ func TestStoppingTheServerHangsUpCalls(t *testing.T) {
 	rec := h.record(t)
 	if rec.Disposition != cdr.Answered || rec.HangupBy != cdr.BySystem || rec.SIPReason != "server stopping" {
 		t.Fatalf("record %+v", rec)
+	}
+}
+
+// TestDelayedOffer: a caller's INVITE without SDP gets our offer in the 200 and answers in
+// its ACK (RFC 3261 section 13.2.1); audio then flows both ways.
+func TestDelayedOffer(t *testing.T) {
+	h := startPBX(t, pbx.CallConfig{}, media.Config{})
+	h.user(1, "201", "alice")
+	h.user(2, "202", "bob")
+	bob := h.phone(t, "bob", pbxtest.PhoneOptions{})
+	ua := pbxtest.Dial(t, "udp", h.UDPAddr(), "alice", "alice-secret")
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	ruri, contact := "sip:202@centrala", "Contact: <"+ua.Contact()+">"
+	final := func(cseq int) *sip.Response {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			r := ua.Recv(time.Second)
+			if r != nil && r.StatusCode >= 200 && int(r.CSeq().SeqNo) == cseq {
+				return r
+			}
+		}
+		t.Fatalf("no final response to CSeq %d", cseq)
+		return nil
+	}
+	ua.Send(ua.Request("INVITE", ruri, contact))
+	challenge := final(1)
+	if challenge.StatusCode != 407 {
+		t.Fatalf("first INVITE: %d", challenge.StatusCode)
+	}
+	ua.Send(ua.Request("INVITE", ruri, contact,
+		"Proxy-Authorization: "+ua.Authorization(pbxtest.Challenge(challenge, "MD5"), "INVITE", ruri)))
+	ok := final(2)
+	if ok.StatusCode != 200 {
+		t.Fatalf("INVITE: %d\n%s", ok.StatusCode, ok)
+	}
+	offer, err := media.Parse(ok.Body())
+	if err != nil || offer.Audio() == nil {
+		t.Fatalf("the 200 carries no offer: %v\n%s", err, ok)
+	}
+	local := netip.MustParseAddrPort(rtpConn.LocalAddr().String())
+	answer, err := media.NewAnswer(offer, media.Local{Addr: local, Codecs: []media.Codec{media.PCMU}, DTMF: true, SessionID: 1, SessionVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp := answer.Marshal()
+	toTag, _ := ok.To().Params.Get("tag")
+	ack := fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:alice@centrala>;tag=%s\r\nTo: <sip:alice@centrala>;tag=%s\r\nCall-ID: %s\r\nCSeq: 2 ACK\r\n"+
+		"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		ok.Contact().Address.String(), ua.Local, pbxtest.Rand(), ua.FromTag, toTag, ua.CallID, len(sdp), sdp)
+	ua.Send([]byte(ack))
+	in, err := bob.WaitIncoming(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// our PCMU reaches bob, bob's audio reaches us
+	dst := net.UDPAddrFromAddrPort(offer.AudioAddr())
+	for seq := uint16(1); seq <= 20; seq++ {
+		pkt := make([]byte, 12+160)
+		pkt[0], pkt[1] = 0x80, 0
+		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+		pkt[11] = 7
+		if _, err := rtpConn.WriteToUDP(pkt, dst); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := in.WaitRTP(10, 2*time.Second); err != nil {
+		t.Fatal("bob hears nothing:", err)
+	}
+	_ = rtpConn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 1500)
+	if n, _, err := rtpConn.ReadFromUDP(buf); err != nil || n < 12 || buf[1]&0x7f != 0 {
+		t.Fatalf("no PCMU from bob: %d bytes, %v", n, err)
 	}
 }
