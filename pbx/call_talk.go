@@ -152,16 +152,44 @@ func (c *call) inDialog(m *inRequest) {
 		fwd.SetBody(m.req.Body())
 		c.fireAndForget(fwd)
 	case sip.UPDATE:
-		if len(m.req.Body()) > 0 {
-			c.e.respond(m.tx, m.req, 488, "Not Acceptable Here")
+		if len(m.req.Body()) == 0 { // a session refresh
+			c.e.respond(m.tx, m.req, 200, "OK")
 			return
 		}
-		c.e.respond(m.tx, m.req, 200, "OK")
+		c.updateMedia(m, fromA)
 	case sip.PRACK:
 		c.e.respond(m.tx, m.req, 200, "OK")
 	default:
 		c.e.respond(m.tx, m.req, 501, "Not Implemented", c.e.allow)
 	}
+}
+
+// updateMedia answers an UPDATE with an SDP offer (RFC 3311) on its own leg: the relay
+// anchors the media, so a new address or codec of one side does not concern the other.
+func (c *call) updateMedia(m *inRequest, fromA bool) {
+	legID, local := media.LegB, &c.winner.local
+	if fromA {
+		legID, local = media.LegA, &c.aLocal
+	}
+	offer, err := media.Parse(m.req.Body())
+	var ans *media.Session
+	if err == nil {
+		l := *local
+		l.SessionVersion++
+		if ans, err = media.NewAnswer(offer, l); err == nil {
+			codec, dtmf, _ := media.Negotiate(offer, l.Codecs)
+			if err = c.relay.SetLeg(legID, media.LegConfig{Remote: offer.AudioAddr(), Codec: codec, DTMFPT: dtmf}); err == nil {
+				local.SessionVersion = l.SessionVersion
+				c.relay.SetHold(offer.OnHold())
+			}
+		}
+	}
+	if err != nil {
+		c.log.Warn("call: UPDATE refused", "error", err)
+		c.e.respond(m.tx, m.req, 488, "Not Acceptable Here")
+		return
+	}
+	c.respondSDP(m, ans.Marshal())
 }
 
 // fireAndForget sends a request inside a dialog and drops its answer.

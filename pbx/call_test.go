@@ -841,4 +841,31 @@ func TestDelayedOffer(t *testing.T) {
 	if n, _, err := rtpConn.ReadFromUDP(buf); err != nil || n < 12 || buf[1]&0x7f != 0 {
 		t.Fatalf("no PCMU from bob: %d bytes, %v", n, err)
 	}
+
+	// UPDATE with a new address (RFC 3311): answered on this leg, bob's audio follows
+	moved, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	sdp = media.NewOffer(media.Local{Addr: netip.MustParseAddrPort(moved.LocalAddr().String()),
+		Codecs: []media.Codec{media.PCMU}, DTMF: true, SessionID: 1, SessionVersion: 2}).Marshal()
+	update := fmt.Sprintf("UPDATE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:alice@centrala>;tag=%s\r\nTo: <sip:alice@centrala>;tag=%s\r\nCall-ID: %s\r\nCSeq: 3 UPDATE\r\n"+
+		"%s\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		ok.Contact().Address.String(), ua.Local, pbxtest.Rand(), ua.FromTag, toTag, ua.CallID, contact, len(sdp), sdp)
+	ua.Send([]byte(update))
+	if r := final(3); r.StatusCode != 200 || len(r.Body()) == 0 {
+		t.Fatalf("UPDATE: %d\n%s", r.StatusCode, r)
+	}
+	for seq := uint16(30); seq <= 40; seq++ { // the relay latches on the new source
+		pkt := make([]byte, 12+160)
+		pkt[0], pkt[1], pkt[2], pkt[3], pkt[11] = 0x80, 0, byte(seq>>8), byte(seq), 7
+		_, _ = moved.WriteToUDP(pkt, dst)
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = moved.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := moved.ReadFromUDP(buf); err != nil || n < 12 {
+		t.Fatalf("bob's audio did not follow the UPDATE: %v", err)
+	}
 }
