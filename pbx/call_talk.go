@@ -159,6 +159,8 @@ func (c *call) inDialog(m *inRequest) {
 		c.updateMedia(m, fromA)
 	case sip.PRACK:
 		c.e.respond(m.tx, m.req, 200, "OK")
+	case sip.CANCEL: // its INVITE transaction is over (RFC 3261 section 9.2)
+		c.e.respond(m.tx, m.req, 481, "Call/Transaction Does Not Exist")
 	default:
 		c.e.respond(m.tx, m.req, 501, "Not Implemented", c.e.allow)
 	}
