@@ -869,3 +869,26 @@ func TestDelayedOffer(t *testing.T) {
 		t.Fatalf("bob's audio did not follow the UPDATE: %v", err)
 	}
 }
+
+// A caller registered over TCP (behind NAT: nothing listens at its Contact) gets every
+// request of its call on its connection: the callee's BYE reaches it.
+func TestCallerOverTCP(t *testing.T) {
+	h := startPBX(t, pbx.CallConfig{}, media.Config{})
+	h.user(1, "201", "alice")
+	h.user(2, "202", "bob")
+	alice := h.phone(t, "alice", pbxtest.PhoneOptions{Transport: "tcp"})
+	bob := h.phone(t, "bob", pbxtest.PhoneOptions{})
+	c, err := alice.Call("202")
+	if err != nil || c.Status() != 200 {
+		t.Fatalf("call %d %v", c.Status(), err)
+	}
+	if err := c.WaitRTP(10, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Calls()[0].Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.WaitEnded(3 * time.Second); err != nil || r != pbxtest.EndRemoteHangup {
+		t.Fatalf("caller over TCP: %v %v", r, err)
+	}
+}
