@@ -94,16 +94,11 @@ func (s *Server) activeExtension(ctx context.Context, ext string) (bool, error) 
 	if ext == "" {
 		return false, nil
 	}
-	users, err := s.store.ListUsers(ctx, false)
-	if err != nil {
-		return false, err
+	_, err := s.store.UserByExtension(ctx, ext)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
 	}
-	for _, u := range users {
-		if u.Extension == ext && u.ArchivedAt == nil {
-			return true, nil
-		}
-	}
-	return false, nil
+	return err == nil, err
 }
 
 func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {

@@ -58,6 +58,7 @@ type Store interface {
 	DeleteOutboundRule(ctx context.Context, id int64) error
 	ReorderOutboundRules(ctx context.Context, ids []int64) ([]store.OutboundRule, error)
 	// RoutingCaller describes a SIP account's user as a caller (routing explain).
+	UserByExtension(ctx context.Context, ext string) (store.User, error)
 	RoutingCaller(ctx context.Context, username string) (routing.Caller, store.AuthAccount, error)
 
 	CreateToken(ctx context.Context, userID int64, name, tokenHash string, expiresAt *time.Time) (store.Token, error)

@@ -67,7 +67,8 @@ var ErrNotFound = errors.New("pbx: not found")
 // Dialplan is what the call engine asks of the project's configuration (implemented over
 // the store and the routing table in cmd/centrala).
 type Dialplan interface {
-	// Device is the user behind an authenticated SIP account.
+	// Device is the user behind an authenticated SIP account (Accounts may be left empty:
+	// a caller's devices are not rung).
 	Device(ctx context.Context, acct registrar.Account) (Party, error)
 	// Extension is the user an internal number belongs to; ErrNotFound when none.
 	Extension(ctx context.Context, number string) (Party, error)
@@ -395,13 +396,15 @@ func (e *Engine) newCall(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // isProjectNumber reports whether an INVITE is addressed to one of the project's numbers.
+// The DID lookup comes first: a short number has no E.164 form and costs no query, so an
+// ordinary extension call is challenged without touching the database.
 func (e *Engine) isProjectNumber(ctx context.Context, req *sip.Request) bool {
 	n := dialledNumber(req)
-	if _, err := e.calls.plan.Extension(ctx, n); err == nil {
+	if _, err := e.calls.plan.Inbound(ctx, Trunk{}, n); err != nil {
 		return false
 	}
-	_, err := e.calls.plan.Inbound(ctx, Trunk{}, n)
-	return err == nil
+	_, err := e.calls.plan.Extension(ctx, n)
+	return err != nil
 }
 
 // closeCalls ends every call (BYE to both sides) and waits for their goroutines; new

@@ -92,8 +92,10 @@ func (d *dialplan) Device(ctx context.Context, acct registrar.Account) (pbx.Part
 	if err != nil {
 		return pbx.Party{}, err
 	}
-	return d.party(ctx, u)
+	return pbx.Party{UserID: u.ID, Extension: u.Extension, Name: displayName(u)}, nil
 }
+
+func displayName(u store.User) string { return strings.TrimSpace(u.FirstName + " " + u.LastName) }
 
 func (d *dialplan) Extension(ctx context.Context, number string) (pbx.Party, error) {
 	u, err := d.db.UserByExtension(ctx, number)
@@ -111,8 +113,7 @@ func (d *dialplan) party(ctx context.Context, u store.User) (pbx.Party, error) {
 	if err != nil {
 		return pbx.Party{}, err
 	}
-	p := pbx.Party{UserID: u.ID, Extension: u.Extension,
-		Name: strings.TrimSpace(u.FirstName + " " + u.LastName)}
+	p := pbx.Party{UserID: u.ID, Extension: u.Extension, Name: displayName(u)}
 	for _, a := range accts {
 		p.Accounts = append(p.Accounts, a.Username)
 	}
