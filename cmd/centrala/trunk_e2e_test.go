@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,7 +95,24 @@ func TestTrunkRegistersOverTLS(t *testing.T) {
 		"password": "provider-secret-1", "register_expires": 120}, &tr); code != 201 {
 		t.Fatalf("create trunk: %d", code)
 	}
-	time.Sleep(2 * time.Second)
+	// the attempt is made and fails on the certificate; the provider gets nothing
+	var got struct {
+		Status *struct {
+			State      string `json:"state"`
+			LastReason string `json:"last_reason"`
+		} `json:"status"`
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for got.Status == nil || got.Status.State != "failed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("untrusted TLS trunk: status %+v", got.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+		other.api("GET", fmt.Sprintf("/api/v1/trunks/%d", tr.ID), nil, &got)
+	}
+	if !strings.Contains(got.Status.LastReason, "certificate") {
+		t.Fatalf("failure reason %q does not name the certificate", got.Status.LastReason)
+	}
 	if regs := provider.registrations(); len(regs) != 1 {
 		t.Fatalf("an unverified TLS peer was used: %+v", regs)
 	}
