@@ -279,19 +279,7 @@ func TestInternalCallForksRelaysMediaAndHangsUp(t *testing.T) {
 	if err := in.WaitDTMF("42#", 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// hold and unhold from the caller reach the callee
-	if code, err := call.Hold(true); err != nil || code != 200 {
-		t.Fatalf("hold: %d %v", code, err)
-	}
-	if st := in.Stats(); !st.HeldByRemote {
-		t.Fatalf("callee not held: %+v", st.ReinvitesIn)
-	}
-	if code, err := call.Hold(false); err != nil || code != 200 {
-		t.Fatalf("unhold: %d %v", code, err)
-	}
-	if st := in.Stats(); st.HeldByRemote {
-		t.Fatalf("callee still held: %+v", st.ReinvitesIn)
-	}
+	holdAndUnhold(t, call, in) // from the caller
 	if err := in.Hangup(); err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +305,20 @@ func TestInternalCallForksRelaysMediaAndHangsUp(t *testing.T) {
 	}
 	if answered != 1 || cancelled != 1 {
 		t.Fatalf("legs %+v", rec.Legs)
+	}
+}
+
+// holdAndUnhold has one side hold the call and take it off hold, and checks that the other
+// side saw each re-INVITE (sendonly, then sendrecv) through the B2BUA.
+func holdAndUnhold(t *testing.T, holder, held *pbxtest.PhoneCall) {
+	t.Helper()
+	for _, on := range []bool{true, false} {
+		if code, err := holder.Hold(on); err != nil || code != 200 {
+			t.Fatalf("hold %v: %d %v", on, code, err)
+		}
+		if st := held.Stats(); st.HeldByRemote != on {
+			t.Fatalf("hold %v not seen by the other side: %+v", on, st.ReinvitesIn)
+		}
 	}
 }
 
@@ -728,15 +730,7 @@ func TestEarlyMediaAndHoldFromTheCallee(t *testing.T) {
 	if err := in.WaitEstablished(2 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := in.Hold(true); err != nil || code != 200 {
-		t.Fatalf("callee's hold: %d %v", code, err)
-	}
-	if st := c.Stats(); !st.HeldByRemote {
-		t.Fatalf("caller not held: %+v", st.ReinvitesIn)
-	}
-	if code, err := in.Hold(false); err != nil || code != 200 {
-		t.Fatalf("callee's unhold: %d %v", code, err)
-	}
+	holdAndUnhold(t, in, c) // from the callee
 	before := in.Stats().RTP.Received
 	if err := in.WaitRTP(before+10, 2*time.Second); err != nil {
 		t.Fatal("no audio after unhold:", err)
@@ -812,11 +806,20 @@ func TestDelayedOffer(t *testing.T) {
 	}
 	sdp := answer.Marshal()
 	toTag, _ := ok.To().Params.Get("tag")
-	ack := fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:alice@centrala>;tag=%s\r\nTo: <sip:alice@centrala>;tag=%s\r\nCall-ID: %s\r\nCSeq: 2 ACK\r\n"+
-		"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-		ok.Contact().Address.String(), ua.Local, pbxtest.Rand(), ua.FromTag, toTag, ua.CallID, len(sdp), sdp)
-	ua.Send([]byte(ack))
+	// inDialog builds a request of the caller's dialog, as its raw SIP text.
+	inDialog := func(method string, cseq int, sdp []byte, headers ...string) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:alice@centrala>;tag=%s\r\nTo: <sip:alice@centrala>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n",
+			method, ok.Contact().Address.String(), ua.Local, pbxtest.Rand(), ua.FromTag, toTag, ua.CallID, cseq, method)
+		for _, h := range headers {
+			b.WriteString(h + "\r\n")
+		}
+		fmt.Fprintf(&b, "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp)
+		return []byte(b.String())
+	}
+	ack := inDialog("ACK", 2, sdp)
+	ua.Send(ack)
 	in, err := bob.WaitIncoming(2 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -850,11 +853,8 @@ func TestDelayedOffer(t *testing.T) {
 	defer moved.Close()
 	sdp = media.NewOffer(media.Local{Addr: netip.MustParseAddrPort(moved.LocalAddr().String()),
 		Codecs: []media.Codec{media.PCMU}, DTMF: true, SessionID: 1, SessionVersion: 2}).Marshal()
-	update := fmt.Sprintf("UPDATE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:alice@centrala>;tag=%s\r\nTo: <sip:alice@centrala>;tag=%s\r\nCall-ID: %s\r\nCSeq: 3 UPDATE\r\n"+
-		"%s\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-		ok.Contact().Address.String(), ua.Local, pbxtest.Rand(), ua.FromTag, toTag, ua.CallID, contact, len(sdp), sdp)
-	ua.Send([]byte(update))
+	update := inDialog("UPDATE", 3, sdp, contact)
+	ua.Send(update)
 	if r := final(3); r.StatusCode != 200 || len(r.Body()) == 0 {
 		t.Fatalf("UPDATE: %d\n%s", r.StatusCode, r)
 	}
