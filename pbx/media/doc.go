@@ -19,9 +19,12 @@
 //     SetHold(Session.OnHold()), and relays the offer to the other leg;
 //  7. hangs up when Relay.Timeout delivers a leg, and calls Relay.Close when the call ends.
 //
-// A Relay has two sockets and two goroutines and nothing else per call: timeouts ride on
-// the sockets' read deadlines, metrics are read from per-relay atomic counters at scrape
-// time, and the per-packet path does not allocate. Playback, DTMF collection, recording and
+// A Relay has two sockets and nothing else running per call: on Linux the Manager's poller
+// (one goroutine and one epoll set per processor) reads every relay's sockets, so a packet
+// costs a recvfrom and a sendto and no goroutine wake-up of its own (elsewhere each leg has
+// a reading goroutine); timeouts are timers that fire only when a leg may have gone silent,
+// metrics are read from per-relay atomic counters at scrape time, and the per-packet path
+// does not allocate. Playback, DTMF collection, recording and
 // the listen/whisper/barge mixer will be siblings of Relay in this package.
 //
 // This package writes its own small SDP parser instead of using diago's media/sdp: diago's

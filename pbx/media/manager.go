@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -12,12 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Manager makes the Relays of one server: it owns the RTP port pool, the configuration and
-// the metrics. It starts no goroutine of its own; each Relay owns two.
+// Manager makes the Relays of one server: it owns the RTP port pool, the configuration, the
+// poller that reads the relays' sockets (on Linux: one goroutine per processor while relays
+// are open, none when idle) and the metrics.
 type Manager struct {
 	cfg  Config
 	pool *PortPool
 	log  *slog.Logger
+	poll poller
 
 	mu     sync.Mutex
 	relays map[*Relay]struct{}
@@ -95,23 +96,27 @@ func (m *Manager) NewRelay(log *slog.Logger) (*Relay, error) {
 		log = m.log
 	}
 	r := &Relay{m: m, log: log, timeoutC: make(chan Leg, 1)}
+	release := func(legs []*leg) {
+		for _, l := range legs {
+			_ = l.sock.Close()
+			m.pool.Release(l.port)
+		}
+	}
 	for i := range r.legs {
-		conn, err := m.pool.Listen()
+		sock, err := m.pool.Listen()
 		if err != nil {
-			for _, l := range r.legs[:i] {
-				_ = l.conn.Close()
-				m.pool.Release(l.port)
-			}
+			release(r.legs[:i])
 			return nil, fmt.Errorf("rtp relay leg %s: %w", Leg(i), err)
 		}
-		r.legs[i] = &leg{id: Leg(i), conn: conn, port: uint16(conn.LocalAddr().(*net.UDPAddr).Port)}
+		r.legs[i] = &leg{id: Leg(i), relay: r, sock: sock, port: sock.LocalAddr().Port()}
+	}
+	if err := r.start(); err != nil {
+		release(r.legs[:])
+		return nil, err
 	}
 	m.mu.Lock()
 	m.relays[r] = struct{}{}
 	m.mu.Unlock()
-	r.wg.Add(2)
-	go r.run(r.legs[LegA], r.legs[LegB])
-	go r.run(r.legs[LegB], r.legs[LegA])
 	return r, nil
 }
 

@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 )
 
@@ -42,7 +41,7 @@ func NewPortPool(addr netip.Addr, min, max int) (*PortPool, error) {
 
 // Listen binds a UDP socket on the next free port. It fails with ErrNoPorts when every port
 // of the range is taken, by this pool or by another process.
-func (p *PortPool) Listen() (*net.UDPConn, error) {
+func (p *PortPool) Listen() (*udpSocket, error) {
 	var lastErr error
 	for range p.size {
 		var port uint16
@@ -51,9 +50,9 @@ func (p *PortPool) Listen() (*net.UDPConn, error) {
 		default:
 			return nil, p.exhausted(lastErr)
 		}
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.addr, port)))
+		sock, err := listenUDPSocket(netip.AddrPortFrom(p.addr, port))
 		if err == nil {
-			return conn, nil
+			return sock, nil
 		}
 		lastErr = err
 		p.Release(port) // held by someone else: back to the end of the queue

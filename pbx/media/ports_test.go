@@ -18,7 +18,7 @@ func TestPortPoolExhaustionAndReuse(t *testing.T) {
 	for range 3 {
 		c, err := p.Listen()
 		require.NoError(t, err)
-		port := uint16(c.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port())
+		port := uint16(c.LocalAddr().Port())
 		require.Zero(t, port%2, "RTP on an even port")
 		ports = append(ports, port)
 		require.NoError(t, c.Close())
@@ -35,7 +35,7 @@ func TestPortPoolExhaustionAndReuse(t *testing.T) {
 	for _, want := range []uint16{ports[1], ports[0]} {
 		c, err := p.Listen()
 		require.NoError(t, err)
-		require.EqualValues(t, want, c.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port())
+		require.EqualValues(t, want, c.LocalAddr().Port())
 		require.NoError(t, c.Close())
 	}
 }
@@ -51,7 +51,7 @@ func TestPortPoolSkipsPortsHeldElsewhere(t *testing.T) {
 
 	c, err := p.Listen()
 	require.NoError(t, err)
-	require.EqualValues(t, cfg.PortMin+2, c.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port())
+	require.EqualValues(t, cfg.PortMin+2, c.LocalAddr().Port())
 	_, err = p.Listen()
 	require.ErrorIs(t, err, ErrNoPorts)
 	require.ErrorContains(t, err, "address already in use")

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,9 +105,11 @@ type legParams struct {
 // leg is one side of a relay: its socket, its negotiated media, where to send to it and the
 // counters of what it sent us.
 type leg struct {
-	id   Leg
-	conn *net.UDPConn
-	port uint16
+	id    Leg
+	relay *Relay
+	sock  *udpSocket
+	port  uint16
+	timer *time.Timer // RTP timeout; guarded by relay.mu
 
 	params  atomic.Pointer[legParams]
 	dest    atomic.Pointer[netip.AddrPort] // nil: nowhere to send yet
@@ -151,9 +151,10 @@ func (l *leg) stats() LegStats {
 	return s
 }
 
-// Relay anchors the media of one call: two UDP sockets, one per leg, and one goroutine per
-// leg that reads what its peer sends and writes it to the other leg's peer from the other
-// leg's socket (so each phone sends to and hears from the one address it was given).
+// Relay anchors the media of one call: two UDP sockets, one per leg; what a leg's peer sends
+// is read (by the manager's poller on Linux, poll_linux.go; by a goroutine per leg
+// elsewhere) and written to the other leg's peer from the other leg's socket (so each phone
+// sends to and hears from the one address it was given).
 //
 // Symmetric RTP (latching), per leg:
 //   - Before the leg has sent anything, packets for it go to the address of its SDP.
@@ -189,7 +190,8 @@ type Relay struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	wg        sync.WaitGroup
+	worker    *pollWorker    // Linux: the poller worker that reads the sockets
+	wg        sync.WaitGroup // elsewhere: the reader goroutines
 }
 
 // Port is the local RTP port of a leg: the engine writes it into the SDP it sends that leg.
@@ -198,7 +200,7 @@ func (r *Relay) Port(l Leg) int { return int(r.legs[l].port) }
 // LocalAddr is the address a leg's socket is bound to. When it is 0.0.0.0 the engine puts
 // its public address in the SDP with Port.
 func (r *Relay) LocalAddr(l Leg) netip.AddrPort {
-	return r.legs[l].conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return r.legs[l].sock.LocalAddr()
 }
 
 // SetLeg sets or updates (re-INVITE) what a leg negotiated. Packets from a leg are dropped
@@ -279,15 +281,19 @@ func (r *Relay) Timeout() <-chan Leg { return r.timeoutC }
 // Stats returns the counters of both directions.
 func (r *Relay) Stats() Stats { return Stats{A: r.legs[LegA].stats(), B: r.legs[LegB].stats()} }
 
-// Close stops both goroutines, waits for them and returns the ports to the pool. It is safe
-// to call more than once.
+// Close stops relaying (no packet is handled once it returns), closes the sockets and
+// returns the ports to the pool. It is safe to call more than once.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		r.stop()
+		r.mu.Lock()
 		for _, l := range r.legs {
-			_ = l.conn.Close()
+			if l.timer != nil {
+				l.timer.Stop()
+			}
 		}
-		r.wg.Wait()
+		r.mu.Unlock()
 		for _, l := range r.legs {
 			r.m.pool.Release(l.port)
 		}
@@ -303,21 +309,31 @@ func (r *Relay) timeoutLocked() time.Duration {
 	return r.m.cfg.Timeout
 }
 
-// setDeadlineLocked sets l's read deadline to when l times out; the reader then checks
-// (checkTimeout) whether packets arrived meanwhile, so the per-packet path never touches
-// deadlines.
+// setDeadlineLocked sets l's timer to when l times out if nothing arrives meanwhile; the
+// timer then checks (checkTimeout) whether packets did arrive, so the per-packet path never
+// touches timers.
 func (r *Relay) setDeadlineLocked(l *leg) {
-	if !r.armed || r.fired {
-		_ = l.conn.SetReadDeadline(time.Time{})
+	if !r.armed || r.fired || r.closed.Load() {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
 		return
 	}
 	base := max(l.lastRecv.Load(), r.armedAt)
-	_ = l.conn.SetReadDeadline(monoTime(base).Add(r.timeoutLocked()))
+	d := time.Duration(base-mono()) + r.timeoutLocked()
+	if l.timer == nil {
+		l.timer = time.AfterFunc(d, func() { r.checkTimeout(l) })
+	} else {
+		l.timer.Reset(d)
+	}
 }
 
 func (r *Relay) checkTimeout(l *leg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return
+	}
 	if r.armed && !r.fired {
 		base := max(l.lastRecv.Load(), r.armedAt)
 		if silent := time.Duration(mono() - base); silent >= r.timeoutLocked() {
@@ -332,32 +348,6 @@ func (r *Relay) checkTimeout(l *leg) {
 		}
 	}
 	r.setDeadlineLocked(l)
-}
-
-// run is the reader goroutine of leg in.
-func (r *Relay) run(in, out *leg) {
-	defer r.wg.Done()
-	buf := make([]byte, maxPacket)
-	for {
-		n, src, err := in.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			switch {
-			case r.closed.Load() || errors.Is(err, net.ErrClosed):
-				return
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				r.checkTimeout(in)
-			default:
-				// Transient (ICMP errors surface on some systems); do not spin on it.
-				r.log.Debug("rtp read", "leg", in.id.String(), "err", err)
-				time.Sleep(time.Millisecond)
-			}
-			continue
-		}
-		if src.Addr().Is4In6() { // IPv4 peers on a dual-stack socket (rtp_bind_addr 0.0.0.0)
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		}
-		r.forward(in, out, buf[:n], src, mono())
-	}
 }
 
 // forward handles one datagram received on in: checks, latching, loss count, payload type
@@ -424,7 +414,7 @@ func (r *Relay) forward(in, out *leg, pkt []byte, src netip.AddrPort, now int64)
 		}
 		pkt[1] = pkt[1]&0x80 | q.codec.PayloadType
 	}
-	if _, err := out.conn.WriteToUDPAddrPort(pkt, *dst); err != nil {
+	if err := out.sock.send(pkt, *dst); err != nil {
 		in.drop(DropSendError)
 		return
 	}

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -100,6 +101,48 @@ func TestRelayWildcardBind(t *testing.T) {
 	require.Equal(t, pa.addr, st.A.Remote)
 	require.True(t, st.A.Latched)
 	require.Equal(t, pb.addr, st.B.Remote)
+}
+
+// TestRelayIPv6: bound to ::1, the relay carries IPv6 phones; on the dual-stack wildcard
+// socket an IPv6 phone talks to an IPv4 one.
+func TestRelayIPv6(t *testing.T) {
+	lo6 := netip.MustParseAddr("::1")
+	c, err := listenUDP(netip.AddrPortFrom(lo6, 0))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	_ = c.Close()
+	phone6 := func() *phone {
+		c, err := listenUDP(netip.AddrPortFrom(lo6, 0))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return &phone{t: t, conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort()}
+	}
+	for _, tc := range []struct {
+		bind string
+		a, b *phone
+	}{{"::1", phone6(), phone6()}, {"0.0.0.0", phone6(), newPhone(t)}} {
+		t.Run(tc.bind, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.BindAddr = tc.bind
+			r := newTestRelay(t, newTestManager(t, cfg))
+			require.NoError(t, r.SetLeg(LegA, LegConfig{Remote: tc.a.addr, Codec: PCMU, DTMFPT: NoDTMF}))
+			require.NoError(t, r.SetLeg(LegB, LegConfig{Remote: tc.b.addr, Codec: PCMU, DTMFPT: NoDTMF}))
+			to := func(p *phone, l Leg) netip.AddrPort {
+				return netip.AddrPortFrom(p.addr.Addr(), uint16(r.Port(l)))
+			}
+			tc.a.send(to(tc.a, LegA), audio(0, 0xA, 1))
+			tc.b.send(to(tc.b, LegB), audio(0, 0xB, 1))
+			got, src, err := tc.b.recv(recvWait)
+			require.NoError(t, err)
+			require.EqualValues(t, 0xA, got.SSRC)
+			require.Equal(t, uint16(r.Port(LegB)), src.Port())
+			require.EqualValues(t, 0xB, tc.a.mustRecv(recvWait).SSRC)
+			st := r.Stats()
+			require.Equal(t, tc.a.addr, st.A.Remote, "latched to the IPv6 source")
+			require.Equal(t, tc.b.addr, st.B.Remote)
+		})
+	}
 }
 
 // TestRelayLatchesNAT: phone A's SDP names an address it does not send from (a private
@@ -574,4 +617,107 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 	require.EqualValues(t, 201, r.Stats().A.Packets)
+}
+
+// TestRelayChurn: relays closed and opened while others carry packets. Closed relays' ports
+// (and, on Linux, their socket descriptors, which the poller knows them by) are reused at
+// once by new relays, whose packets must reach their own phones and nobody else's; the
+// relays left open never miss a packet.
+func TestRelayChurn(t *testing.T) {
+	const relays, rounds = 8, 5
+	m := newTestManager(t, testConfig()) // 32 ports: 16 relays at most
+	type call struct {
+		r      *Relay
+		pa, pb *phone
+		seq    uint16
+	}
+	open := func() *call {
+		r, err := m.NewRelay(nil)
+		require.NoError(t, err)
+		c := &call{r: r, pa: newPhone(t), pb: newPhone(t)}
+		require.NoError(t, r.SetLeg(LegA, LegConfig{Remote: c.pa.addr, Codec: PCMU, DTMFPT: NoDTMF}))
+		require.NoError(t, r.SetLeg(LegB, LegConfig{Remote: c.pb.addr, Codec: PCMA, DTMFPT: NoDTMF}))
+		return c
+	}
+	// exchange sends one packet each way on every call, then checks that each phone got the
+	// packet of its own call's other side (the SSRC names the call and side).
+	exchange := func(calls []*call) {
+		t.Helper()
+		for i, c := range calls {
+			c.seq++
+			c.pa.send(legAddr(c.r, LegA), audio(PCMU.PayloadType, uint32(2*i), c.seq))
+			c.pb.send(legAddr(c.r, LegB), audio(PCMA.PayloadType, uint32(2*i+1), c.seq))
+		}
+		for i, c := range calls {
+			got := c.pb.mustRecv(recvWait)
+			require.Equal(t, uint32(2*i), got.SSRC, "call %d: B hears its own A", i)
+			require.Equal(t, c.seq, got.SequenceNumber)
+			require.Equal(t, PCMA.PayloadType, got.PayloadType)
+			got = c.pa.mustRecv(recvWait)
+			require.Equal(t, uint32(2*i+1), got.SSRC, "call %d: A hears its own B", i)
+			require.Equal(t, PCMU.PayloadType, got.PayloadType)
+		}
+	}
+	calls := make([]*call, relays)
+	for i := range calls {
+		calls[i] = open()
+	}
+	exchange(calls)
+	for round := range rounds {
+		// Close every other call while the rest talk, and put new calls in their places.
+		stop := make(chan struct{})
+		talked := make(chan struct{})
+		survivors := []*call{}
+		for i, c := range calls {
+			if i%2 == round%2 {
+				survivors = append(survivors, c)
+			}
+		}
+		go func() {
+			defer close(talked)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, c := range survivors {
+					c.seq++
+					b, _ := audio(PCMU.PayloadType, 0xFFFF, c.seq).Marshal()
+					_, _ = c.pa.conn.WriteToUDPAddrPort(b, legAddr(c.r, LegA))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		for i, c := range calls {
+			if i%2 != round%2 {
+				before := c.pb.conn
+				require.NoError(t, c.r.Close())
+				_ = before.Close()
+				_ = c.pa.conn.Close()
+				calls[i] = open()
+			}
+		}
+		close(stop)
+		<-talked
+		for _, c := range survivors {
+			st := c.r.waitStats(t, func(s Stats) bool { return s.A.Packets >= uint64(c.seq) })
+			require.Zero(t, st.A.Dropped, "nothing dropped on a relay left open")
+			drain(c.pb)
+		}
+		exchange(calls)
+	}
+	for _, c := range calls {
+		require.NoError(t, c.r.Close())
+	}
+	require.Zero(t, m.Ports().InUse())
+}
+
+// drain discards the packets waiting at p.
+func drain(p *phone) {
+	for {
+		if _, _, err := p.recv(20 * time.Millisecond); err != nil {
+			return
+		}
+	}
 }
