@@ -32,7 +32,8 @@
 #   STEP_SECONDS=20             length of a rate step when CALLS is not given
 #   LIMIT=4000                  calls in flight at most in a rate step (-l)
 #   SETUP_HOLD_MS=1000          talk time of a set-up call (ACK to BYE)
-#   SETUP_AUDIO=none            none, or g711a: the caller plays the pcap during it
+#   SETUP_AUDIO=none            none; g711a: the caller plays the pcap during it; stream:
+#                               both sides send G.711 (RTPSTREAM, as CONC_MEDIA=stream)
 #   CONCURRENT="500 1000 2000"  calls up at once, one step per value
 #   CONC_MEDIA=stream           stream or pcap-echo (see above)
 #   RAMP=100                    calls per second placed to bring the N calls up
@@ -89,7 +90,7 @@ die() {
 for p in $PHASES; do
 	[[ $p == setup || $p == concurrent ]] || die "unknown phase $p (want setup, concurrent)"
 done
-[[ $SETUP_AUDIO == none || $SETUP_AUDIO == g711a ]] || die "SETUP_AUDIO=$SETUP_AUDIO: want none or g711a"
+[[ $SETUP_AUDIO == none || $SETUP_AUDIO == g711a || $SETUP_AUDIO == stream ]] || die "SETUP_AUDIO=$SETUP_AUDIO: want none, g711a or stream"
 [[ $CONC_MEDIA == stream || $CONC_MEDIA == pcap-echo ]] || die "CONC_MEDIA=$CONC_MEDIA: want stream or pcap-echo"
 
 "$ROOT/deploy/test-deps.sh" sipp=sip-tester curl=curl
@@ -502,12 +503,21 @@ check_call() {
 # ---------------------------------------------------------------- phase: set-ups per second
 SETUP_ROWS=()
 phase_setup() {
-	local rate calls dir c0 c1 s0 s1 x uac t0 t1 ok failed retrans rt elapsed fails lines l0 idle m0 m1
+	local rate calls dir c0 c1 s0 s1 x uac uac_xml audio t0 t1 ok failed retrans rt elapsed fails lines l0 idle m0 m1
 	for rate in $RATE; do
 		calls=${CALLS:-$((rate * STEP_SECONDS))}
 		dir=$WORK/setup-$rate
+		mkdir -p "$dir"
 		fresh_centrala
-		start_uas "$dir/uas" -recv_timeout 30000 -set audio none
+		uac_xml=$UAC_XML audio=$SETUP_AUDIO
+		if [[ $SETUP_AUDIO == stream ]]; then
+			make_stream_scenarios "$dir" "$ALAW"
+			UAS_SF=$dir/uas.xml uac_xml=$dir/uac.xml audio=g711a
+			start_uas "$dir/uas" -recv_timeout 30000
+		else
+			UAS_SF=
+			start_uas "$dir/uas" -recv_timeout 30000 -set audio none
+		fi
 		metrics "$dir/before.prom"
 		l0=$(log_size)
 		c0=$(cpu_ticks "$CPID")
@@ -515,8 +525,8 @@ phase_setup() {
 		m0=$(mem_kb "$CPID")
 		log "setup: $calls calls offered at $rate/s, hold ${SETUP_HOLD_MS} ms, audio $SETUP_AUDIO"
 		t0=$(now)
-		start_uac "$dir/uac" "$UAC_XML" -m "$calls" -r "$rate" -rp 1000 -l "$LIMIT" -recv_timeout 30000 \
-			-set hold_ms "$SETUP_HOLD_MS" -set audio "$SETUP_AUDIO"
+		start_uac "$dir/uac" "$uac_xml" -m "$calls" -r "$rate" -rp 1000 -l "$LIMIT" -recv_timeout 30000 \
+			-set hold_ms "$SETUP_HOLD_MS" -set audio "$audio"
 		# SIPp's own CPU: the caller's last reading before it exits, plus the callee's
 		uac=0
 		while kill -0 "$UAC_PID" 2>/dev/null; do
@@ -748,7 +758,9 @@ phase_concurrent() {
 
 # ---------------------------------------------------------------- run
 ALAW=$WORK/g711a.alaw
-[[ $PHASES == *concurrent* && $CONC_MEDIA == stream ]] && make_alaw "$ALAW"
+if [[ $PHASES == *concurrent* && $CONC_MEDIA == stream ]] || [[ $PHASES == *setup* && $SETUP_AUDIO == stream ]]; then
+	make_alaw "$ALAW"
+fi
 check_call
 metrics "$WORK/start.prom"
 for p in $PHASES; do
