@@ -22,6 +22,14 @@ type Config struct {
 	ExtensionMaxDigits int           `yaml:"extension_max_digits"` // longest internal extension
 	TokenTTL           time.Duration `yaml:"token_ttl"`            // lifetime of a token from POST /api/v1/auth/login
 	MaxBodyBytes       int64         `yaml:"max_body_bytes"`       // larger request bodies get 413
+	MaxPromptBytes     int64         `yaml:"max_prompt_bytes"`     // larger prompt uploads (the audio file) get 413
+	// PromptsDir keeps the uploaded prompts as <id>.wav; cmd sets it to <data_dir>/prompts.
+	// Empty: prompt uploads are refused (503).
+	PromptsDir string `yaml:"-"`
+	// SystemPromptsDir is the system set of prompts (8 kHz WAV files), referred to as
+	// "system:<path below it without .wav>"; cmd copies it from the configuration. A
+	// directory that does not exist is an empty set.
+	SystemPromptsDir string `yaml:"-"`
 	// Routing is the numbering plan and emergency settings of the outbound rule table; cmd
 	// copies it from the routing section.
 	Routing RoutingConfig `yaml:"-"`
@@ -38,6 +46,14 @@ type RoutingConfig struct {
 	// until the number exists in the numbers table it is ignored (with a warning).
 	EmergencyCLIP string `yaml:"emergency_clip"`
 }
+
+// DefaultSystemPromptsDir is where Debian's asterisk-core-sounds-en-wav installs the
+// English system prompts.
+const DefaultSystemPromptsDir = "/usr/share/asterisk/sounds/en"
+
+// DefaultMaxPromptBytes bounds a prompt upload: 20 MiB is about 20 minutes of 8 kHz 16-bit
+// mono, or 2 minutes of CD audio.
+const DefaultMaxPromptBytes = 20 << 20
 
 // DefaultEmergency are the emergency numbers when none are configured: the European,
 // North American and British ones, which GSM phones treat as emergency numbers everywhere.
@@ -99,6 +115,12 @@ func (c *Config) Defaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.MaxPromptBytes == 0 {
+		c.MaxPromptBytes = DefaultMaxPromptBytes
+	}
+	if c.SystemPromptsDir == "" {
+		c.SystemPromptsDir = DefaultSystemPromptsDir
+	}
 	c.Routing.Defaults()
 }
 
@@ -126,6 +148,8 @@ func (c *Config) Validate() error {
 		return errors.New("api token_ttl must be at least 1m")
 	case c.MaxBodyBytes < 1024:
 		return errors.New("api max_body_bytes must be at least 1024")
+	case c.MaxPromptBytes < 1024:
+		return errors.New("api max_prompt_bytes must be at least 1024")
 	}
 	return c.Routing.Validate()
 }

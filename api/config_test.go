@@ -14,7 +14,8 @@ func TestConfig(t *testing.T) {
 	var c Config
 	c.Defaults()
 	require.Equal(t, Config{Addr: "127.0.0.1:8080", MinPasswordLength: 8, ExtensionMinDigits: 2,
-		ExtensionMaxDigits: 6, TokenTTL: 12 * time.Hour, MaxBodyBytes: 1 << 20,
+		ExtensionMaxDigits: 6, TokenTTL: 12 * time.Hour, MaxBodyBytes: 1 << 20, MaxPromptBytes: 20 << 20,
+		SystemPromptsDir: "/usr/share/asterisk/sounds/en",
 		Routing: RoutingConfig{Numbering: routing.Numbering{InternationalPrefix: "00"},
 			Emergency: []string{"112", "911", "999"}, EmergencyTrunks: []int64{}}}, c)
 	require.ErrorContains(t, c.Validate(), "realm")
@@ -27,6 +28,7 @@ func TestConfig(t *testing.T) {
 		"min above max":       func(c *Config) { c.ExtensionMinDigits, c.ExtensionMaxDigits = 5, 3 },
 		"short token ttl":     func(c *Config) { c.TokenTTL = time.Second },
 		"tiny body limit":     func(c *Config) { c.MaxBodyBytes = 10 },
+		"tiny prompt limit":   func(c *Config) { c.MaxPromptBytes = 10 },
 		"negative min length": func(c *Config) { c.MinPasswordLength = -1 },
 		"bad country code":    func(c *Config) { c.Routing.CountryCode = "0" },
 		"bad emergency":       func(c *Config) { c.Routing.Emergency = []string{"1x2"} },

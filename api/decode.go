@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,31 @@ import (
 // (413 beyond), no unknown fields and nothing after the object (400).
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
+	return decodeJSON(r.Body, dst, false)
+}
+
+// decodeObject is decode for the body of an object whose id is the path's (or the
+// store's): an "id" field is refused as unknown (400) like any other, although the routing
+// type dst has one.
+func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, dst any) error {
+	var raw json.RawMessage
+	if err := s.decode(w, r, &raw); err != nil {
+		return err
+	}
+	var probe struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.ID != nil {
+		return &httpError{status: http.StatusBadRequest, detail: "unknown field id",
+			fields: []fieldError{{Field: "id", Message: "unknown field"}}}
+	}
+	return decodeJSON(bytes.NewReader(raw), dst, true)
+}
+
+// decodeJSON reads one JSON object from rd into dst (see decode). nested: dst has no
+// embedded structs, so a wrong type is named by its whole path ("choices.destination").
+func decodeJSON(rd io.Reader, dst any, nested bool) error {
+	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
@@ -44,6 +69,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	case errors.As(err, &typ):
 		// Our bodies are flat; Field may carry an embedded struct's Go name ("userFields.login").
 		field := typ.Field[strings.LastIndexByte(typ.Field, '.')+1:]
+		if nested {
+			field = typ.Field
+		}
 		if field == "" {
 			return errorf(http.StatusBadRequest, "request body must be a JSON object")
 		}

@@ -1,6 +1,7 @@
 // Package api is Centrala's admin REST API: users and their roles, SIP accounts (device
-// identities, whose secrets are kept only as digest HA1s), live registrations and the live
-// event stream, for administrators, supervisors and the CRM.
+// identities, whose secrets are kept only as digest HA1s), live registrations, trunks,
+// numbers, outbound rules, inbound schemes (IVRs, ring groups, schedules, prompts) and the
+// live event stream, for administrators, supervisors and the CRM.
 //
 // It sits between cmd (which composes it) and the SQL store and the SIP side: handlers write
 // to the store (api/store, through the consumer-side Store interface) and tell the registrar
@@ -26,4 +27,21 @@
 //     registrar caches "no such account" too). On user delete it is called before the rows
 //     go (as specified); on archive and account delete after, so a REGISTER racing the change
 //     cannot reload the old state into the cache.
+//   - Routing is data the API owns: after every change it rebuilds the outbound table
+//     (Routing) and the inbound graph (Inbound) from the store and swaps them in, under one
+//     mutex, so the call engine reads immutable snapshots. A change is first tried on a
+//     candidate built in memory; if package routing refuses it, nothing is written. For the
+//     inbound graph, problems in the object written are 422 naming its fields, problems it
+//     would cause elsewhere are 409 with the list of objects (Problem.conflicts) — the
+//     admin sees what to fix first. User edits that take an extension away are checked too,
+//     since destinations name extensions.
+//   - Objects stored invalid before these checks existed are left out of the graph (logged
+//     at Error) instead of failing the start; their known problems do not block other
+//     writes, only new problems do.
+//   - IVRs, ring groups and schedules are the routing types stored as JSON documents: one
+//     set of generic handlers (objectKind) serves the three, and new fields need no
+//     migration. A body's "id" is refused, since the path or the store gives it.
+//   - Prompt audio is a file (<PromptsDir>/<id>.wav, 8 kHz 16-bit mono), not a BLOB: the
+//     call engine maps it by path (PromptPath) and the SQL file stays small. Uploads are
+//     converted on the way in (media.DecodeWAV), so every stored prompt plays as it is.
 package api

@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ import (
 func TestMain(m *testing.M) {
 	// The cheapest argon2id parameters: the suite hashes hundreds of passwords.
 	hashParams = argonParams{memory: 64, time: 1, threads: 1}
+	// Prompt uploads and downloads are WAV bodies: the validator checks them as files.
+	for _, mt := range wavTypes {
+		openapi3filter.RegisterBodyDecoder(mt, openapi3filter.FileBodyDecoder)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -121,7 +126,8 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		defer e.mu.Unlock()
 		return e.bindings, e.bindingsErr
 	}
-	cfg := Config{AdminToken: testAdminToken, Realm: testRealm}
+	cfg := Config{AdminToken: testAdminToken, Realm: testRealm, PromptsDir: filepath.Join(t.TempDir(), "prompts"),
+		SystemPromptsDir: systemPromptsDir(t)}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	options := []Option{WithLogger(log), WithRegisterer(e.registry)}
 	for _, o := range opts {

@@ -5,52 +5,38 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"strconv"
-	"strings"
+	"slices"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/routing"
 )
 
 // numberInput is the body of POST and PUT /api/v1/numbers[/{id}] (PUT is a full update).
 type numberInput struct {
-	Number      string           `json:"number"`
-	Description string           `json:"description"`
-	TrunkID     *int64           `json:"trunk_id"`
-	Destination *destinationJSON `json:"destination"`
-}
-
-type destinationJSON struct {
-	Type   string `json:"type"`
-	Target string `json:"target"`
+	Number      string             `json:"number"`
+	Description string             `json:"description"`
+	TrunkID     *int64             `json:"trunk_id"`
+	Destination *store.Destination `json:"destination"`
 }
 
 var e164Re = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
-// Destination types. Every type is a valid value (the document lists them all, so clients
-// can rely on them); only the routable ones are accepted until the features behind the
-// others exist, so nothing half-works.
-var (
-	destinationTypes    = []string{"extension", "ring_group", "ivr", "queue", "external", "announcement", "hangup", "schedule"}
-	routableDestination = []string{"extension", "hangup"}
-)
-
-const (
-	defaultHangupCode = "480"
-)
+const defaultHangupCode = "480"
 
 func (in numberInput) apply(n *store.Number) {
 	n.Number, n.Description, n.TrunkID = in.Number, in.Description, in.TrunkID
 	n.Destination = store.Destination{}
 	if in.Destination != nil {
-		n.Destination = store.Destination{Type: in.Destination.Type, Target: in.Destination.Target}
-		if n.Destination.Type == "hangup" && n.Destination.Target == "" {
+		n.Destination = *in.Destination
+		if n.Destination.Type == string(routing.DestHangup) && n.Destination.Target == "" {
 			n.Destination.Target = defaultHangupCode
 		}
 	}
 }
 
-// checkNumber validates every field of a number as it would be stored, looking up its trunk
-// and its destination in the store. hasDest is false when the body had no destination.
+// checkNumber validates the fields of a number that are not its destination, looking up its
+// trunk in the store (the destination is the inbound graph's: see checkInbound). hasDest is
+// false when the body had no destination.
 func (s *Server) checkNumber(ctx context.Context, f *fieldErrors, n store.Number, hasDest bool) error {
 	if !e164Re.MatchString(n.Number) {
 		f.add("number", "must be E.164: + then 7 to 15 digits, the first not 0")
@@ -65,40 +51,23 @@ func (s *Server) checkNumber(ctx context.Context, f *fieldErrors, n store.Number
 	}
 	if !hasDest {
 		f.add("destination", "is required")
-		return nil
-	}
-	d := n.Destination
-	switch {
-	case !oneOf(d.Type, destinationTypes):
-		f.add("destination.type", "must be one of %s", strings.Join(destinationTypes, ", "))
-	case !oneOf(d.Type, routableDestination):
-		f.add("destination.type", "not available yet")
-	case d.Type == "extension":
-		ok, err := s.activeExtension(ctx, d.Target)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			f.add("destination.target", "must be the extension of an active user")
-		}
-	case d.Type == "hangup":
-		if code, err := strconv.Atoi(d.Target); err != nil || code < 400 || code > 699 || strconv.Itoa(code) != d.Target {
-			f.add("destination.target", "must be a SIP final code from 400 to 699")
-		}
 	}
 	return nil
 }
 
-// activeExtension reports whether a user that is not archived has the extension.
-func (s *Server) activeExtension(ctx context.Context, ext string) (bool, error) {
-	if ext == "" {
-		return false, nil
+// checkNumberGraph checks the inbound graph with n in place of the number with n.ID (or
+// added, when n.ID is 0). Call with routingMu held.
+func (s *Server) checkNumberGraph(ctx context.Context, bad *fieldErrors, n store.Number, hasDest bool) error {
+	if !hasDest {
+		return bad.err()
 	}
-	_, err := s.store.UserByExtension(ctx, ext)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	st, err := s.readInbound(ctx)
+	if err != nil {
+		return err
 	}
-	return err == nil, err
+	st.numbers = slices.DeleteFunc(slices.Clone(st.numbers), func(o store.Number) bool { return n.ID != 0 && o.ID == n.ID })
+	st.numbers = append(st.numbers, n)
+	return s.checkInbound(&st, numberObject(n.Number), "this number", bad)
 }
 
 func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) error {
@@ -140,11 +109,11 @@ func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkNumber(ctx, &bad, n, in.Destination != nil); err != nil {
 		return err
 	}
-	if err := bad.err(); err != nil {
-		return err
-	}
 	s.routingMu.Lock()
 	defer s.routingMu.Unlock()
+	if err := s.checkNumberGraph(ctx, &bad, n, in.Destination != nil); err != nil {
+		return err
+	}
 	n, err := s.store.CreateNumber(ctx, n)
 	if errors.Is(err, store.ErrNotFound) {
 		return errTrunkGone
@@ -153,6 +122,7 @@ func (s *Server) createNumber(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(ctx, "creating a number")
+	s.rebuildInboundAfter(ctx, "creating a number")
 	s.log.Info("number created", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
 		"by", principalFrom(ctx).user.ID)
 	w.Header().Set("Location", "/api/v1/numbers/"+formatID(n.ID))
@@ -175,11 +145,11 @@ func (s *Server) putNumber(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkNumber(ctx, &bad, n, in.Destination != nil); err != nil {
 		return err
 	}
-	if err := bad.err(); err != nil {
-		return err
-	}
 	s.routingMu.Lock()
 	defer s.routingMu.Unlock()
+	if err := s.checkNumberGraph(ctx, &bad, n, in.Destination != nil); err != nil {
+		return err
+	}
 	if n.Number != old.Number {
 		numbers, err := s.numbersWithout(ctx, old.ID, n.Number)
 		if err != nil {
@@ -200,6 +170,7 @@ func (s *Server) putNumber(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(ctx, "updating a number")
+	s.rebuildInboundAfter(ctx, "updating a number")
 	s.log.Info("number updated", "number_id", n.ID, "number", n.Number, "destination", n.Destination.Type,
 		"by", principalFrom(ctx).user.ID)
 	return writeJSON(w, http.StatusOK, n)
@@ -224,6 +195,7 @@ func (s *Server) deleteNumber(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.rebuildAfter(ctx, "deleting a number")
+	s.rebuildInboundAfter(ctx, "deleting a number")
 	s.log.Info("number deleted", "number_id", id, "by", principalFrom(r.Context()).user.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -146,19 +146,19 @@ func TestNumberValidation(t *testing.T) {
 		{"unknown trunk", with("trunk_id", 999), []string{"trunk_id"}, "", specValid},
 		{"no destination", with("destination", nil), []string{"destination"}, "", specInvalid},
 		{"unknown type", dest("voicemail", "1"), []string{"destination.type"}, "", specInvalid},
-		{"ring group", dest("ring_group", "1"), []string{"destination.type"}, "not available yet", specValid},
-		{"ivr", dest("ivr", "1"), []string{"destination.type"}, "not available yet", specValid},
-		{"queue", dest("queue", "1"), []string{"destination.type"}, "not available yet", specValid},
-		{"external", dest("external", "+48600100200"), []string{"destination.type"}, "not available yet", specValid},
-		{"announcement", dest("announcement", "1"), []string{"destination.type"}, "not available yet", specValid},
-		{"schedule", dest("schedule", "1"), []string{"destination.type"}, "not available yet", specValid},
-		{"unknown extension", dest("extension", "299"), []string{"destination.target"}, "", specValid},
+		{"ring group", dest("ring_group", "1"), []string{"destination.target"}, "no ring_group 1", specValid},
+		{"ivr", dest("ivr", "1"), []string{"destination.target"}, "no ivr 1", specValid},
+		{"queue", dest("queue", "1"), []string{"destination.target"}, "no queue 1", specValid},
+		{"external", dest("external", "call me"), []string{"destination.target"}, "", specValid},
+		{"announcement", dest("announcement", "1"), []string{"destination.target"}, "no prompt 1", specValid},
+		{"schedule", dest("schedule", "1"), []string{"destination.target"}, "no schedule 1", specValid},
+		{"ring group id", dest("ring_group", "01"), []string{"destination.target"}, "", specValid},
+		{"unknown extension", dest("extension", "299"), []string{"destination.target"}, "no extension 299", specValid},
 		{"archived user's extension", dest("extension", "209"), []string{"destination.target"}, "", specValid},
 		{"no extension", dest("extension", ""), []string{"destination.target"}, "", specValid},
 		{"hangup 399", dest("hangup", "399"), []string{"destination.target"}, "", specValid},
 		{"hangup 700", dest("hangup", "700"), []string{"destination.target"}, "", specValid},
 		{"hangup text", dest("hangup", "busy"), []string{"destination.target"}, "", specValid},
-		{"hangup padded", dest("hangup", "0486"), []string{"destination.target"}, "", specValid},
 		{"everything", map[string]any{"number": "", "description": "x\x00", "trunk_id": 12345,
 			"destination": map[string]any{"type": "hangup", "target": "200"}},
 			[]string{"number", "description", "trunk_id", "destination.target"}, "", specInvalid},
@@ -182,7 +182,7 @@ func TestNumberValidation(t *testing.T) {
 	require.Equal(t, []string{"trunk_id"}, fieldsOf(res.problem(t)))
 	res = e.do("PUT", fmt.Sprintf("/api/v1/numbers/%d", n.ID), testAdminToken, dest("queue", "1"))
 	require.Equal(t, http.StatusUnprocessableEntity, res.status, "body: %s", res.body)
-	require.Equal(t, []string{"destination.type"}, fieldsOf(res.problem(t)))
+	require.Equal(t, []string{"destination.target"}, fieldsOf(res.problem(t)))
 
 	res = e.do("POST", "/api/v1/numbers", testAdminToken, `{"number":"+48221234567","destination":{"type":"hangup","x":1}}`, specInvalid)
 	require.Equal(t, http.StatusBadRequest, res.status, "body: %s", res.body)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/routing"
 )
 
 // problem is an RFC 9457 problem details document (application/problem+json).
@@ -17,6 +18,8 @@ type problem struct {
 	Status int          `json:"status"`
 	Detail string       `json:"detail,omitempty"`
 	Errors []fieldError `json:"errors,omitempty"`
+	// Conflicts are the other inbound objects a refused change would break (409).
+	Conflicts []routing.GraphError `json:"conflicts,omitempty"`
 }
 
 // fieldError names one bad field of a request body.
@@ -31,6 +34,8 @@ type httpError struct {
 	detail string
 	fields []fieldError
 	header http.Header // extra response headers (WWW-Authenticate, Allow)
+	// conflicts: the inbound objects a refused change would break
+	conflicts []routing.GraphError
 }
 
 func (e *httpError) Error() string { return http.StatusText(e.status) + ": " + e.detail }
@@ -63,7 +68,9 @@ func toProblem(err error) (problem, http.Header) {
 	)
 	switch {
 	case errors.As(err, &he):
-		return newProblem(he.status, he.detail, he.fields), he.header
+		p := newProblem(he.status, he.detail, he.fields)
+		p.Conflicts = he.conflicts
+		return p, he.header
 	case errors.As(err, &conflict):
 		return newProblem(http.StatusConflict, conflict.Field+" is already in use",
 			[]fieldError{{Field: conflict.Field, Message: "already in use"}}), nil

@@ -27,10 +27,12 @@ type route struct {
 // (openapi.json) describes exactly these; a test compares the two.
 //
 //	admin       everything
-//	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks, numbers and
-//	            outbound rules; explains routing
+//	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks, numbers,
+//	            outbound rules, IVRs, ring groups, schedules and prompts; explains outbound
+//	            routing and simulates inbound calls
 //	agent       GET /api/v1/me and their own password
 func (s *Server) routes() []route {
+	ivrs, groups, schedules := s.ivrs(), s.ringGroups(), s.schedules()
 	return []route{
 		{"GET /healthz", public, s.healthz},
 		{"GET /metrics", public, s.serveMetrics},
@@ -81,6 +83,32 @@ func (s *Server) routes() []route {
 		{"PUT /api/v1/outbound-rules/{id}", admin, s.putOutboundRule},
 		{"DELETE /api/v1/outbound-rules/{id}", admin, s.deleteOutboundRule},
 		{"POST /api/v1/routing/explain", reader, s.explain},
+
+		{"GET /api/v1/ivrs", reader, ivrs.listAll},
+		{"POST /api/v1/ivrs", admin, ivrs.createOne},
+		{"GET /api/v1/ivrs/{id}", reader, ivrs.getOne},
+		{"PUT /api/v1/ivrs/{id}", admin, ivrs.putOne},
+		{"DELETE /api/v1/ivrs/{id}", admin, ivrs.deleteOne},
+
+		{"GET /api/v1/ring-groups", reader, groups.listAll},
+		{"POST /api/v1/ring-groups", admin, groups.createOne},
+		{"GET /api/v1/ring-groups/{id}", reader, groups.getOne},
+		{"PUT /api/v1/ring-groups/{id}", admin, groups.putOne},
+		{"DELETE /api/v1/ring-groups/{id}", admin, groups.deleteOne},
+
+		{"GET /api/v1/schedules", reader, schedules.listAll},
+		{"POST /api/v1/schedules", admin, schedules.createOne},
+		{"GET /api/v1/schedules/{id}", reader, schedules.getOne},
+		{"PUT /api/v1/schedules/{id}", admin, schedules.putOne},
+		{"DELETE /api/v1/schedules/{id}", admin, schedules.deleteOne},
+
+		{"GET /api/v1/prompts", reader, s.listPrompts},
+		{"POST /api/v1/prompts", admin, s.createPrompt},
+		{"GET /api/v1/prompts/{id}", reader, s.getPrompt},
+		{"GET /api/v1/prompts/{id}/audio", reader, s.promptAudio},
+		{"DELETE /api/v1/prompts/{id}", admin, s.deletePrompt},
+
+		{"POST /api/v1/inbound/simulate", reader, s.simulate},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,29 @@ type Store interface {
 	ListNumbers(ctx context.Context) ([]store.Number, error)
 	UpdateNumber(ctx context.Context, n store.Number) (store.Number, error)
 	DeleteNumber(ctx context.Context, id int64) error
+
+	CreateIVR(ctx context.Context, v routing.IVR) (store.IVR, error)
+	GetIVR(ctx context.Context, id int64) (store.IVR, error)
+	ListIVRs(ctx context.Context) ([]store.IVR, error)
+	UpdateIVR(ctx context.Context, v routing.IVR) (store.IVR, error)
+	DeleteIVR(ctx context.Context, id int64) error
+
+	CreateRingGroup(ctx context.Context, g routing.RingGroup) (store.RingGroup, error)
+	GetRingGroup(ctx context.Context, id int64) (store.RingGroup, error)
+	ListRingGroups(ctx context.Context) ([]store.RingGroup, error)
+	UpdateRingGroup(ctx context.Context, g routing.RingGroup) (store.RingGroup, error)
+	DeleteRingGroup(ctx context.Context, id int64) error
+
+	CreateSchedule(ctx context.Context, sc routing.Schedule) (store.Schedule, error)
+	GetSchedule(ctx context.Context, id int64) (store.Schedule, error)
+	ListSchedules(ctx context.Context) ([]store.Schedule, error)
+	UpdateSchedule(ctx context.Context, sc routing.Schedule) (store.Schedule, error)
+	DeleteSchedule(ctx context.Context, id int64) error
+
+	CreatePrompt(ctx context.Context, p store.Prompt) (store.Prompt, error)
+	GetPrompt(ctx context.Context, id int64) (store.Prompt, error)
+	ListPrompts(ctx context.Context) ([]store.Prompt, error)
+	DeletePrompt(ctx context.Context, id int64) error
 
 	ListOutboundRules(ctx context.Context) ([]store.OutboundRule, error)
 	GetOutboundRule(ctx context.Context, id int64) (store.OutboundRule, error)
@@ -95,8 +119,14 @@ type Server struct {
 	handler    http.Handler
 	table      []route
 
-	routingMu sync.Mutex     // serialises changes of rules, numbers and trunks with table rebuilds
+	routingMu sync.Mutex     // serialises changes of rules, numbers, trunks and inbound objects with rebuilds
 	holder    routing.Holder // the current outbound routing table
+
+	inbound       routing.GraphHolder  // the current inbound graph
+	inboundBroken []routing.GraphError // what was wrong with the stored objects at the last rebuild (routingMu)
+	promptIDs     atomic.Pointer[map[int64]bool]
+	systemDir     string          // SystemPromptsDir with symbolic links resolved
+	systemPrompts map[string]bool // paths below systemDir without .wav, "/"-separated; read-only after New
 
 	heartbeat    time.Duration // SSE keep-alive comment interval
 	readTimeout  time.Duration // http.Server ReadTimeout (event streams lift it)
@@ -184,7 +214,13 @@ func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*
 		return nil, fmt.Errorf("api metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.openPrompts(); err != nil {
+		return nil, err
+	}
 	if err := s.RebuildRouting(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := s.RebuildInbound(context.Background()); err != nil {
 		return nil, err
 	}
 	s.table = s.routes()

@@ -144,9 +144,17 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if u.Extension != "" {
+		// The graph learns the extension (a destination may name it from now on).
+		s.routingMu.Lock()
+		defer s.routingMu.Unlock()
+	}
 	u, err = s.store.CreateUser(r.Context(), u, hash)
 	if err != nil {
 		return err
+	}
+	if u.Extension != "" {
+		s.rebuildInboundAfter(r.Context(), "creating a user")
 	}
 	s.log.Info("user created", "user_id", u.ID, "login", u.Login, "role", u.Role, "by", principalFrom(r.Context()).user.ID)
 	w.Header().Set("Location", "/api/v1/users/"+formatID(u.ID))
@@ -195,9 +203,21 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, change func(
 			return err
 		}
 	}
+	extChange := old.Extension != u.Extension && old.ArchivedAt == nil
+	if extChange {
+		s.routingMu.Lock()
+		defer s.routingMu.Unlock()
+		if err := s.checkExtensionChange(r.Context(), old.Extension, u.Extension,
+			"changing the extension of user "+old.Login); err != nil {
+			return err
+		}
+	}
 	u, err = s.store.UpdateUser(r.Context(), u)
 	if err != nil {
 		return err
+	}
+	if extChange {
+		s.rebuildInboundAfter(r.Context(), "changing a user's extension")
 	}
 	s.log.Info("user updated", "user_id", u.ID, "by", principalFrom(r.Context()).user.ID)
 	return writeJSON(w, http.StatusOK, u)
@@ -246,8 +266,19 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	callable := u.Extension != "" && u.ArchivedAt == nil
+	if callable {
+		s.routingMu.Lock()
+		defer s.routingMu.Unlock()
+		if err := s.checkExtensionChange(ctx, u.Extension, "", "deleting user "+u.Login); err != nil {
+			return err
+		}
+	}
 	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
 		return err
+	}
+	if callable {
+		s.rebuildInboundAfter(ctx, "deleting a user")
 	}
 	// Only after the rows are gone: a REGISTER racing the delete must not cache them again.
 	for _, a := range accts {
@@ -270,9 +301,20 @@ func (s *Server) archiveUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.keepAnAdmin(ctx, u); err != nil {
 		return err
 	}
+	callable := u.Extension != "" && u.ArchivedAt == nil
+	if callable {
+		s.routingMu.Lock()
+		defer s.routingMu.Unlock()
+		if err := s.checkExtensionChange(ctx, u.Extension, "", "archiving user "+u.Login); err != nil {
+			return err
+		}
+	}
 	u, err = s.store.ArchiveUser(ctx, u.ID)
 	if err != nil {
 		return err
+	}
+	if callable {
+		s.rebuildInboundAfter(ctx, "archiving a user")
 	}
 	accts, err := s.store.ListSIPAccounts(ctx, u.ID)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // CSVHeader is the header row of the CSV export: the fields of Record without the legs.
 var CSVHeader = []string{"id", "started_at", "answered_at", "ended_at", "duration_s", "billsec_s",
 	"direction", "caller", "callee", "did", "clip", "trunk_id", "user_id", "disposition",
-	"sip_code", "sip_reason", "hangup_by", "call_id"}
+	"sip_code", "sip_reason", "hangup_by", "call_id", "path"}
 
 // WriteCSV writes the records as CSV (RFC 4180: comma separated, CRLF line ends, quoted
 // where needed) under a header row, one row per record; legs are left out. Times are RFC
@@ -56,7 +56,7 @@ func (c *CSVWriter) Write(recs ...Record) error {
 			strconv.FormatInt(r.BillsecS, 10), string(r.Direction), cell(r.Caller), cell(r.Callee),
 			cell(r.DID), csvString(r.CLIP), csvInt(r.TrunkID), csvInt(r.UserID),
 			string(r.Disposition), strconv.Itoa(r.SIPCode), cell(r.SIPReason), string(r.HangupBy),
-			cell(r.CallID))
+			cell(r.CallID), csvPath(r.Path))
 		if err := c.w.Write(c.row); err != nil {
 			return err
 		}
@@ -116,4 +116,12 @@ func cell(s string) string {
 		}
 	}
 	return s
+}
+
+// csvPath is the inbound path as compact JSON; empty for none.
+func csvPath(p []byte) string {
+	if len(p) == 0 || string(p) == "[]" || string(p) == "null" {
+		return ""
+	}
+	return string(p) // JSON starts with '[': never a formula
 }

@@ -93,7 +93,8 @@ func csvRecords() []cdr.Record {
 			Caller: "+48600100200", Callee: "201", DID: "+48225550100", CLIP: ptr("+48600100200"),
 			TrunkID: ptr(int64(1)), UserID: ptr(int64(2)), Disposition: cdr.Answered, SIPCode: 200,
 			SIPReason: "OK", HangupBy: cdr.ByCaller, CallID: "8f2e6a10@203.0.113.10",
-			Legs: []cdr.Leg{{ID: 1, Kind: cdr.LegCaller}}},
+			Legs: []cdr.Leg{{ID: 1, Kind: cdr.LegCaller}},
+			Path: json.RawMessage(`[{"type":"number","target":"+48225550100"},{"type":"ivr","target":"1","branch":"choice","digits":"1"}]`)},
 		// Live, withheld number: empty cells for the nulls.
 		{ID: 2, StartedAt: *at("2025-03-10T08:59:00+01:00"), Direction: cdr.Outbound, Caller: "202",
 			Callee: "0048221234567", TrunkID: ptr(int64(2)), UserID: ptr(int64(3)), CallID: "a,b@pbx"},
@@ -126,6 +127,8 @@ func TestWriteCSV(t *testing.T) {
 	}
 	require.Equal(t, "2025-03-10T09:00:00Z", rows[1][col("started_at")])
 	require.Equal(t, "+48600100200", rows[1][col("caller")], "phone numbers are left alone")
+	require.JSONEq(t, string(csvRecords()[0].Path), rows[1][col("path")], "the inbound path as JSON")
+	require.Empty(t, rows[2][col("path")], "no path: empty cell")
 	require.Equal(t, "2025-03-10T07:59:00Z", rows[2][col("started_at")], "UTC")
 	for _, c := range []string{"answered_at", "ended_at", "clip", "disposition", "hangup_by"} {
 		require.Empty(t, rows[2][col(c)], c)

@@ -116,6 +116,10 @@ type Record struct {
 	// node's own records). Not part of the API.
 	Node string `json:"-"`
 	Legs []Leg  `json:"legs"` // in the order they started (by id); never nil from the store
+	// Path is the way an inbound call took through the inbound scheme (schedule branches,
+	// IVR choices, ring group members tried), a JSON array of steps (routing.Hop); [] for
+	// other calls.
+	Path json.RawMessage `json:"path"`
 }
 
 // Live reports whether the call has not ended yet.
@@ -158,8 +162,10 @@ type End struct {
 	SIPCode     int    // final response to the caller's INVITE: 200 when answered
 	SIPReason   string // its reason phrase, or why the PBX ended the call
 	HangupBy    HangupBy
-	TrunkID     *int64 // the trunk that carried an outbound call (the last one tried); nil keeps the record's
-	Legs        []Leg  // legs to write with the end: added (ID 0) or replaced
+	TrunkID     *int64          // the trunk that carried an outbound call (the last one tried); nil keeps the record's
+	Legs        []Leg           // legs to write with the end: added (ID 0) or replaced
+	Path        json.RawMessage // the inbound path, a JSON array; nil keeps the record's
+	UserID      *int64          // inbound: the user who answered; nil keeps the record's
 }
 
 // Errors. A write that breaks an invariant wraps ErrInvalid; a change to a record that has

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the programs Centrala's tests run as real peers, when they are missing.
 #
-#   deploy/test-deps.sh                      # the test set: redis-server, sipp, baresip
+#   deploy/test-deps.sh                      # the test set: redis-server, sipp, baresip, prompts
 #   deploy/test-deps.sh kamailio=kamailio    # any other binary=debian-package pairs
+#
+# A "binary" that starts with / is a file the package installs (data packages have no binary).
 #
 # Quiet and a no-op when every binary is on PATH. Otherwise, as root: `apt-get update` once,
 # then `apt-get install -y --no-install-recommends` of the missing packages; not root but
@@ -19,7 +21,18 @@ default_pairs=(
 	redis-server=redis-server
 	sipp=sip-tester
 	baresip=baresip-core
+	/usr/share/asterisk/sounds/en/vm-goodbye.wav=asterisk-core-sounds-en-wav
 )
+
+# present reports whether a binary is on PATH (or in the sbin/bin directories), or a file
+# named by its absolute path exists.
+present() {
+	if [[ $1 == /* ]]; then
+		[[ -e $1 ]]
+		return
+	fi
+	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 || -x /usr/bin/$1 ]]
+}
 
 if [[ $# -gt 0 ]]; then
 	pairs=("$@")
@@ -35,7 +48,7 @@ for pair in "${pairs[@]}"; do
 		echo "test-deps: bad argument '$pair', want binary=package" >&2
 		exit 2
 	fi
-	if ! command -v "$bin" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$bin && ! -x /usr/bin/$bin ]]; then
+	if ! present "$bin"; then
 		# skip duplicates (two binaries from one package)
 		dup=0
 		for m in "${missing[@]+"${missing[@]}"}"; do [[ $m == "$pkg" ]] && dup=1; done
@@ -86,7 +99,7 @@ export DEBIAN_FRONTEND=noninteractive
 still=()
 for pair in "${pairs[@]}"; do
 	bin=${pair%%=*}
-	if ! command -v "$bin" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$bin && ! -x /usr/bin/$bin ]]; then
+	if ! present "$bin"; then
 		still+=("$bin (${pair#*=})")
 	fi
 done

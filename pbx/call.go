@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/registrar"
+	"github.com/centrala/centrala/routing"
 )
 
 // supportedCodecs are what Centrala offers and accepts, in order of preference.
@@ -67,27 +69,44 @@ type call struct {
 	okRes     *sip.Response // our 200 to A, retransmitted until ACKed
 	pending   *reinvite     // re-INVITE in progress
 	finalCode int
+
+	// Inbound schemes (call_inbound.go).
+	walk       *routing.Walk   // the call's way through the inbound graph; nil for other calls
+	stage      bool            // ringing one stage of a walk: when nobody answers, stageOver is set instead of ending the call
+	stageOver  bool            // the stage ended unanswered
+	stageCode  int             // its best final code
+	ringback   bool            // play ringback to A while branches ring (A was answered by us)
+	playback   *media.Playback // what plays to A now
+	dtmf       chan byte       // keys A sent (RFC 4733 from the relay, SIP INFO)
+	offerErr   error           // why the caller's offer cannot be used, if it cannot
+	earlyOwn   bool            // our 183 with our SDP went to A
+	fromName   string          // how callees see the caller
+	fromUser   string
+	okInterval time.Duration // retransmission of our 200 while we own A's media
+	okNext     time.Time
+	okGiveUp   time.Time
 }
 
 // branch is one INVITE toward a callee's contact.
 type branch struct {
-	d        *dialog
-	invite   *sip.Request
-	tx       sip.ClientTransaction
-	account  string
-	userID   int64
-	local    media.Local
-	ringing  bool
-	cancel   bool // CANCEL once a provisional response arrives
-	trunk    *Trunk
-	released bool // trunk channel given back
-	authed   bool // answered the trunk's digest challenge once
-	final    int
-	done     bool
-	leg      cdr.Leg
-	answer   *media.Session
-	codec    media.Codec
-	sdpBytes []byte
+	d         *dialog
+	extension string // the user's extension, for a walk's path
+	invite    *sip.Request
+	tx        sip.ClientTransaction
+	account   string
+	userID    int64
+	local     media.Local
+	ringing   bool
+	cancel    bool // CANCEL once a provisional response arrives
+	trunk     *Trunk
+	released  bool // trunk channel given back
+	authed    bool // answered the trunk's digest challenge once
+	final     int
+	done      bool
+	leg       cdr.Leg
+	answer    *media.Session
+	codec     media.Codec
+	sdpBytes  []byte
 }
 
 // Messages to the call goroutine.
@@ -167,6 +186,7 @@ func (c *call) run() {
 			_, _, err = media.Negotiate(c.aOffer, supportedCodecs)
 		}
 	}
+	c.offerErr = err
 	var ok bool
 	if c.trunk != nil {
 		ok = c.routeInbound(err)
@@ -232,8 +252,19 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 		for _, b := range c.branches {
 			legs = append(legs, b.leg)
 		}
+		var path json.RawMessage
+		var answeredBy *int64
+		if c.walk != nil {
+			if b, err := json.Marshal(c.walk.Path()); err == nil {
+				path = b
+			}
+			if c.winner != nil && c.winner.userID != 0 {
+				uid := c.winner.userID
+				answeredBy = &uid
+			}
+		}
 		if err := c.t.rec.End(ctx, c.cdrID, cdr.End{At: now, Disposition: disp, SIPCode: code, SIPReason: reason,
-			HangupBy: by, TrunkID: c.recordTrunk, Legs: legs}); err != nil {
+			HangupBy: by, TrunkID: c.recordTrunk, Legs: legs, Path: path, UserID: answeredBy}); err != nil {
 			c.log.Error("call: end record", "error", err)
 		}
 	}
@@ -303,6 +334,26 @@ func (c *call) openRelay() bool {
 // fork sends an INVITE to every registered contact of every SIP account of the callee,
 // From the caller as from (display name and number).
 func (c *call) fork(callee Party, fromName, fromUser string) bool {
+	switch c.forkUser(callee, fromName, fromUser) {
+	case forkNoContact:
+		c.failed(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no registered device")
+		return false
+	case forkUnreachable:
+		c.failed(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no reachable device")
+		return false
+	}
+	return true
+}
+
+// Results of forkUser.
+const (
+	forkStarted     = iota // at least one branch rings
+	forkNoContact          // the user has no registered device
+	forkUnreachable        // no INVITE could be sent
+)
+
+// forkUser starts a branch toward every registered contact of the user's SIP accounts.
+func (c *call) forkUser(callee Party, fromName, fromUser string) int {
 	now := c.e.now()
 	var contacts []registrar.Binding
 	for _, acct := range callee.Accounts {
@@ -314,11 +365,11 @@ func (c *call) fork(callee Party, fromName, fromUser string) bool {
 		contacts = append(contacts, bs...)
 	}
 	if len(contacts) == 0 {
-		c.finish(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no registered device")
-		return false
+		return forkNoContact
 	}
 	from := sip.Uri{Scheme: "sip", User: fromUser, Host: c.e.cfg.Realm}
 	uid := callee.UserID
+	started := 0
 	for _, bnd := range contacts {
 		var target sip.Uri
 		if err := sip.ParseUri(bnd.Contact, &target); err != nil {
@@ -332,13 +383,14 @@ func (c *call) fork(callee Party, fromName, fromUser string) bool {
 			c.log.Warn("call: contact not tried", "contact", bnd.Contact, "error", err)
 			continue
 		}
+		b.extension = callee.Extension
 		c.branches = append(c.branches, b)
+		started++
 	}
-	if len(c.branches) == 0 {
-		c.finish(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "no reachable device")
-		return false
+	if started == 0 {
+		return forkUnreachable
 	}
-	return true
+	return forkStarted
 }
 
 // branchSpec says where one outgoing INVITE goes and as whom.
@@ -449,13 +501,23 @@ func (c *call) watch(b *branch) {
 	}
 }
 
-// ring waits for the first answer. It returns true when the call is answered.
+// ring waits for the first answer. It returns true when the call is answered; false when
+// the call ended or, while ringing a stage of a walk (c.stage), when the stage is over
+// unanswered (c.stageOver).
 func (c *call) ring() bool {
 	if c.ringTimeout == 0 {
 		c.ringTimeout = c.t.cfg.RingTimeout
 	}
 	timer := time.NewTimer(c.ringTimeout)
 	defer timer.Stop()
+	var timeout <-chan media.Leg
+	if c.relay != nil && !c.answered.IsZero() {
+		timeout = c.relay.Timeout() // answered by us: a caller gone silent stops the ringing
+	}
+	if c.ringback {
+		c.playRingback()
+	}
+	defer c.stopPlayback()
 	for {
 		select {
 		case m := <-c.in:
@@ -473,18 +535,40 @@ func (c *call) ring() bool {
 				c.log.Info("call cancelled by caller")
 				return false
 			case *inRequest:
-				c.earlyRequest(m)
+				if !c.answered.IsZero() {
+					c.ownRequest(m)
+					if c.ended {
+						c.cancelBranches(nil)
+					}
+				} else {
+					c.earlyRequest(m)
+				}
 			case shutdownCall:
 				c.cancelBranches(nil)
-				c.finish(503, "Service Unavailable", cdr.Failed, cdr.BySystem, "server stopping")
+				c.stopByServer("server stopping")
 				return false
 			}
-			if c.ended {
+			if c.ended || c.stageOver {
 				return false
 			}
+		case <-c.playbackDone():
+			if c.ringback {
+				c.playRingback()
+			}
+		case <-c.dtmf: // keys pressed while ringing mean nothing
+		case leg := <-timeout:
+			c.log.Warn("call: no RTP while ringing", "leg", leg.String())
+			c.cancelBranches(nil)
+			c.byeCaller()
+			c.end(cdr.Answered, 200, "RTP timeout", cdr.BySystem)
+			return false
 		case <-timer.C:
 			c.cancelBranches(nil)
-			c.finish(480, "Temporarily Unavailable", cdr.NoAnswer, cdr.BySystem, "ring timeout")
+			if c.stage {
+				c.stageOver, c.stageCode = true, 480
+				return false
+			}
+			c.failed(480, "Temporarily Unavailable", cdr.NoAnswer, cdr.BySystem, "ring timeout")
 			return false
 		}
 	}
@@ -520,10 +604,10 @@ func (c *call) onBranchResponse(b *branch, res *sip.Response) bool {
 			c.e.bus.Publish(event.Event{Type: "call.ringing", Time: c.e.now(), CallID: c.a.callID,
 				Data: map[string]any{"cdr_id": c.cdrID, "account": b.account, "user_id": b.userID}})
 		}
-		if len(res.Body()) > 0 && c.early == nil && c.aOffer != nil && c.startEarlyMedia(b, res) {
+		if len(res.Body()) > 0 && c.early == nil && c.aOffer != nil && c.answered.IsZero() && c.startEarlyMedia(b, res) {
 			return false
 		}
-		if c.early == nil {
+		if c.early == nil && c.answered.IsZero() {
 			c.respondA(code, res.Reason, nil)
 		}
 		return false
@@ -551,6 +635,8 @@ func (c *call) startEarlyMedia(b *branch, res *sip.Response) bool {
 		return false
 	}
 	c.early = b
+	c.ringback = false // the callee's early media replaces ours
+	c.stopPlayback()
 	c.respondA(183, "Session Progress", c.aSDP)
 	return true
 }
@@ -585,11 +671,13 @@ func (c *call) setCallerMedia(b *branch) bool {
 	if c.aOffer == nil {
 		// delayed offer: ours goes in the 200, the callee's codec first; leg A is set when
 		// the ACK brings the answer
-		local.Codecs = offerOrder(b.answer)
+		if b != nil {
+			local.Codecs = offerOrder(b.answer)
+		}
 		c.aLocal, c.aSDP = local, media.NewOffer(local).Marshal()
 		return true
 	}
-	if b.codec.Name != "" {
+	if b != nil && b.codec.Name != "" {
 		for _, f := range c.aOffer.Audio().Formats {
 			if strings.EqualFold(f.Name, b.codec.Name) && f.ClockRate == b.codec.ClockRate {
 				local.Codecs = []media.Codec{{Name: b.codec.Name, PayloadType: f.PayloadType, ClockRate: b.codec.ClockRate}}
@@ -637,6 +725,21 @@ func (c *call) answer(b *branch, res *sip.Response) bool {
 		c.finish(488, "Not Acceptable Here", cdr.Failed, cdr.BySystem, "callee answered without usable SDP")
 		return false
 	}
+	c.stopPlayback()
+	c.ringback = false
+	if c.walk != nil {
+		c.walk.Answered(b.extension, c.rungExtensions()...)
+	}
+	if c.answered.IsZero() {
+		c.answerCaller(now)
+	}
+	c.log.Info("call answered", "account", b.account, "codec_a", c.aCodec.Name, "codec_b", b.codec.Name)
+	return true
+}
+
+// answerCaller sends our 200 to A (retransmitted until the ACK by talk or by the media loop)
+// and records the answer.
+func (c *call) answerCaller(now time.Time) {
 	c.finalCode = 200
 	c.answered = now
 	c.okRes = c.respondA(200, "OK", c.aSDP, sip.NewHeader("Allow", allowed))
@@ -647,8 +750,6 @@ func (c *call) answer(b *branch, res *sip.Response) bool {
 			c.log.Error("call: answer record", "error", err)
 		}
 	}
-	c.log.Info("call answered", "account", b.account, "codec_a", c.aCodec.Name, "codec_b", b.codec.Name)
-	return true
 }
 
 // branchFailed records a branch's final error; when none is left, the caller gets the best.
@@ -670,6 +771,10 @@ func (c *call) branchFailed(b *branch, code int, reason string) {
 		codes = append(codes, x.final)
 	}
 	code, reason = bestFinal(codes)
+	if c.stage {
+		c.stageOver, c.stageCode = true, code
+		return
+	}
 	disp, by := cdr.Failed, cdr.ByCallee
 	switch {
 	case code == 486 || code == 600:
@@ -679,7 +784,35 @@ func (c *call) branchFailed(b *branch, code int, reason string) {
 	case code == 480 && c.rang:
 		disp = cdr.NoAnswer
 	}
-	c.finish(code, reason, disp, by, "every device refused")
+	c.failed(code, reason, disp, by, "every device refused")
+}
+
+// failed ends a call nobody answered: the caller gets code, or, when we answered it already
+// (an IVR), a BYE; the record keeps the callee's outcome as its disposition.
+func (c *call) failed(code int, reason string, disp cdr.Disposition, by cdr.HangupBy, why string) {
+	if c.answered.IsZero() {
+		c.finish(code, reason, disp, by, why)
+		return
+	}
+	c.byeCaller()
+	c.log.Info("call failed after our answer", "code", code, "reason", why)
+	c.end(disp, code, reason, by)
+}
+
+// stopByServer ends the call from our side: a final 503 before any answer, a BYE after ours.
+func (c *call) stopByServer(why string) {
+	if c.answered.IsZero() {
+		c.finish(503, "Service Unavailable", cdr.Failed, cdr.BySystem, why)
+		return
+	}
+	c.byeCaller()
+	c.end(cdr.Answered, 200, why, cdr.BySystem)
+}
+
+// byeCaller hangs up leg A after our 200.
+func (c *call) byeCaller() {
+	c.okRes = nil
+	c.bye(c.a, "caller")
 }
 
 // cancelBranches stops every branch still ringing except keep.
@@ -770,4 +903,15 @@ func (c *call) bye(d *dialog, who string) {
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// rungExtensions lists the extensions the call's branches rang, in order, once each.
+func (c *call) rungExtensions() []string {
+	var out []string
+	for _, b := range c.branches {
+		if b.extension != "" && !slices.Contains(out, b.extension) {
+			out = append(out, b.extension)
+		}
+	}
+	return out
 }

@@ -92,7 +92,7 @@ func (c *call) holdUsers(callee int64) bool {
 	if callee != 0 && callee != c.caller.UserID {
 		if !c.t.reserve(callee) {
 			c.e.m.refused("user_limit")
-			c.finish(486, "Busy Here", cdr.Busy, cdr.BySystem, "callee is at the call limit")
+			c.failed(486, "Busy Here", cdr.Busy, cdr.BySystem, "callee is at the call limit")
 			return false
 		}
 		c.users = append(c.users, callee)
@@ -135,7 +135,7 @@ func (c *call) nextTrunk(code int, reason string) bool {
 			disp = cdr.NoAnswer
 		}
 	}
-	c.finish(code, reason, disp, cdr.ByCallee, "no trunk left")
+	c.failed(code, reason, disp, cdr.ByCallee, "no trunk left")
 	return false
 }
 
@@ -279,6 +279,10 @@ func (c *call) routeInbound(offerErr error) bool {
 		return false
 	}
 	c.trunkHeld = true
+	if c.e.graph != nil {
+		c.inbound(in.DID, callerNum, clip, withheld)
+		return false
+	}
 	switch in.Type {
 	case "extension":
 		callee, err := c.t.plan.Extension(c.ctx, in.Target)

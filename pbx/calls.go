@@ -158,6 +158,7 @@ type callTable struct {
 	byID     map[string]*call
 	perUser  map[int64]int
 	perTrunk map[int64]int
+	rr       map[int64]int             // ring group id -> index of the member rung last
 	onTrunk  func(id int64, inUse int) // metrics
 	wg       sync.WaitGroup
 	closing  bool

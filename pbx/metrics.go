@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/centrala/centrala/routing"
 )
 
 type metrics struct {
@@ -14,6 +16,12 @@ type metrics struct {
 	refusedCalls   *prometheus.CounterVec
 	trunkChannels  *prometheus.GaugeVec
 	trunkResponses *prometheus.CounterVec
+
+	ivrEntries     *prometheus.CounterVec
+	ivrChoices     *prometheus.CounterVec
+	ivrFailures    *prometheus.CounterVec
+	ringGroupCalls *prometheus.CounterVec
+	ringGroupTries *prometheus.CounterVec
 }
 
 // refusal reasons of centrala_calls_refused_total.
@@ -45,6 +53,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "centrala_trunk_call_responses_total",
 			Help: "Final responses of trunks to outbound INVITEs, by trunk and status code.",
 		}, []string{"trunk_id", "code"}),
+		ivrEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_ivr_entered_total",
+			Help: "Calls that entered an IVR menu (retries not counted), by IVR.",
+		}, []string{"ivr_id"}),
+		ivrChoices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_ivr_choices_total",
+			Help: "Valid inputs of IVR menus, by IVR and choice (the choice's digits, or extension for dial-by-extension).",
+		}, []string{"ivr_id", "choice"}),
+		ivrFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_ivr_failures_total",
+			Help: "Failed inputs of IVR menus, by IVR and kind (no_input, invalid, max_retries: the menu gave up).",
+		}, []string{"ivr_id", "kind"}),
+		ringGroupCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_ring_group_calls_total",
+			Help: "Calls a ring group rang, by group and outcome (answered, no_answer: the call went to the fallback).",
+		}, []string{"ring_group_id", "outcome"}),
+		ringGroupTries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_ring_group_members_total",
+			Help: "Ring group members considered for a call, by group and result (rung; skipped because busy, unregistered or gone).",
+		}, []string{"ring_group_id", "result"}),
 	}
 	for _, r := range []string{"banned", "malformed", "oversized", "overload", "stray_response"} {
 		m.dropped.WithLabelValues(r)
@@ -53,7 +81,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.refusedCalls.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.responses, m.dropped, m.refusedCalls, m.trunkChannels, m.trunkResponses} {
+		for _, c := range []prometheus.Collector{m.requests, m.responses, m.dropped, m.refusedCalls, m.trunkChannels, m.trunkResponses,
+			m.ivrEntries, m.ivrChoices, m.ivrFailures, m.ringGroupCalls, m.ringGroupTries} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -85,4 +114,34 @@ func (m *metrics) refused(reason string) { m.refusedCalls.WithLabelValues(reason
 
 func (m *metrics) trunkResponse(id int64, code int) {
 	m.trunkResponses.WithLabelValues(strconv.FormatInt(id, 10), strconv.Itoa(code)).Inc()
+}
+
+func (m *metrics) ivrEntered(id int64) { m.ivrEntries.WithLabelValues(strconv.FormatInt(id, 10)).Inc() }
+
+// ivrOutcome counts how one input of an IVR went, from the walk's last IVR step.
+func (m *metrics) ivrOutcome(id int64, h routing.Hop) {
+	ivr := strconv.FormatInt(id, 10)
+	switch h.Branch {
+	case "choice":
+		m.ivrChoices.WithLabelValues(ivr, h.Digits).Inc()
+	case "extension":
+		m.ivrChoices.WithLabelValues(ivr, "extension").Inc()
+	case "no_input", "invalid", "max_retries":
+		m.ivrFailures.WithLabelValues(ivr, h.Branch).Inc()
+	case "retry": // a failure the menu answered by playing itself again
+		switch h.Note {
+		case "no input":
+			m.ivrFailures.WithLabelValues(ivr, "no_input").Inc()
+		case "invalid input":
+			m.ivrFailures.WithLabelValues(ivr, "invalid").Inc()
+		}
+	}
+}
+
+func (m *metrics) ringGroupCall(id int64, outcome string) {
+	m.ringGroupCalls.WithLabelValues(strconv.FormatInt(id, 10), outcome).Inc()
+}
+
+func (m *metrics) ringGroupMember(id int64, result string) {
+	m.ringGroupTries.WithLabelValues(strconv.FormatInt(id, 10), result).Inc()
 }

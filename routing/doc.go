@@ -1,8 +1,8 @@
 // Package routing is Centrala's pure routing logic. It imports no SIP, storage or network
 // code, starts no goroutines and reads no clock: every answer is a function of an
-// immutable snapshot and the call in question. This release holds the outbound rules and
-// CLIP (the number presented to the callee) and number normalisation; inbound schemes,
-// schedules and simulate come with the IVR and queue issues.
+// immutable snapshot and the call in question. It holds the outbound rules and CLIP (the
+// number presented to the callee), number normalisation, and the inbound schemes (what a
+// call to a project number walks through: schedules, IVRs, ring groups, announcements).
 //
 // Where it sits: the admin API (api) keeps the outbound rules, project numbers and trunks in
 // SQL; after every change the store builds a new Table with NewTable and swaps it into a
@@ -56,4 +56,35 @@
 //     nothing is presented; trunks is always an array; sip_code only on deny.
 //   - Route scans a compact copy of the matching fields; with 200 rules a decision costs a
 //     few microseconds (BenchmarkRoute), so no index is kept. Decisions own their slices.
+//
+// Inbound schemes (inbound.go, graph.go, walk.go, schedule.go, menu.go, simulate.go): the
+// API builds a Graph with NewGraph from the project numbers, IVRs, ring groups, schedules,
+// the active extensions, the existing queues and a prompt lookup, before every write, and
+// refuses the write with the GraphValidationError (object, field, message for every
+// problem); otherwise it swaps the graph into a GraphHolder. For each call to a project
+// number the pbx calls Graph.Start and loops on Walk.Next: it plays the menu, rings the
+// group, dials the number or answers the code the Node asks for, and reports back (Input,
+// Done, NoAnswer, Answered); the Walk's Path goes to the CDR. POST /api/v1/inbound/simulate
+// runs Graph.Simulate, the same walk with given key presses, answering path, destination
+// and prompts.
+//
+// Decisions for inbound schemes:
+//   - No dead ends: NewGraph refuses a destination cycle without a way out ("no way out:
+//     ivr 3 -> schedule 1 -> ivr 3"). An IVR has a way out when any of its choices or
+//     branches does (the caller chooses), a schedule only when all its branches do (the
+//     clock chooses). Cycles with a way out (a "repeat menu" option, two menus that link
+//     each other and an operator) are valid; a walk is cut with 480 after MaxHops
+//     destinations (default 20), so no call loops forever.
+//   - Schedules read wall-clock time in their own zone (the zone database is embedded, so
+//     the API and the engine agree on every zone whatever the host). Order: caller rules,
+//     the date's exception, holidays, weekly hours.
+//   - Menus end input early (Node.Complete) when nothing longer can match, so callers do
+//     not wait for the inter-digit timeout after "1"; with dial-by-extension a choice that
+//     starts extensions waits. A choice beats an extension of the same digits.
+//   - Back returns to the menu the caller came from (a stack of menus in the walk, cut
+//     back when a menu is entered again, so loops do not grow it); with none, to the same
+//     menu. A menu's greeting plays on its first entry in a call only.
+//   - The Walk is a state machine that never panics: a report that does not fit the node
+//     is ignored, Next repeats the node until its report. Hops record what was played,
+//     pressed and chosen, one hop per menu visit and retry.
 package routing

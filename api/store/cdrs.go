@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,7 +42,7 @@ type CDRCursor struct {
 
 const cdrCols = `id, node, call_id, direction, caller, callee, did, clip, trunk_id, user_id,
 	started_at, answered_at, ended_at, duration_s, billsec_s, disposition, sip_code, sip_reason,
-	hangup_by`
+	hangup_by, path`
 
 const legCols = `id, cdr_id, kind, peer, user_id, trunk_id, call_id, started_at, answered_at,
 	ended_at, sip_code, sip_reason`
@@ -65,13 +66,17 @@ func scanCDR(row rowScanner) (cdr.Record, error) {
 		startedAt             int64
 		answeredAt, endedAt   sql.NullInt64
 		disposition, hangupBy sql.NullString
-		direction             string
+		direction, path       string
 	)
 	if err := row.Scan(&r.ID, &r.Node, &r.CallID, &direction, &r.Caller, &r.Callee, &r.DID, &clip,
 		&trunkID, &userID, &startedAt, &answeredAt, &endedAt, &r.DurationS, &r.BillsecS,
-		&disposition, &r.SIPCode, &r.SIPReason, &hangupBy); err != nil {
+		&disposition, &r.SIPCode, &r.SIPReason, &hangupBy, &path); err != nil {
 		return cdr.Record{}, err
 	}
+	if path == "" {
+		path = "[]"
+	}
+	r.Path = json.RawMessage(path)
 	r.Direction = cdr.Direction(direction)
 	r.CLIP = fromNullString(clip)
 	r.TrunkID, r.UserID = fromNullInt(trunkID), fromNullInt(userID)
@@ -161,11 +166,16 @@ func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, erro
 	what := fmt.Sprintf("end cdr %d", id)
 	var r cdr.Record
 	err := db.batch(ctx, func(q querier) error {
-		args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy), nullInt(e.TrunkID), id)
+		var path sql.NullString
+		if len(e.Path) > 0 {
+			path = sql.NullString{String: string(e.Path), Valid: true}
+		}
+		args := append(endArgs(e.At), string(e.Disposition), e.SIPCode, e.SIPReason, string(e.HangupBy),
+			nullInt(e.TrunkID), path, nullInt(e.UserID), id)
 		var err error
 		r, err = scanCDR(q.QueryRowContext(ctx, `UPDATE cdrs SET `+endSet+`, disposition = ?,
-			sip_code = ?, sip_reason = ?, hangup_by = ?, trunk_id = COALESCE(?, trunk_id) WHERE id = ? AND ended_at IS NULL
-			RETURNING `+cdrCols, args...))
+			sip_code = ?, sip_reason = ?, hangup_by = ?, trunk_id = COALESCE(?, trunk_id), path = COALESCE(?, path),
+			user_id = COALESCE(?, user_id) WHERE id = ? AND ended_at IS NULL RETURNING `+cdrCols, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notLive(ctx, q, id, what)
 		}

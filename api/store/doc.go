@@ -1,5 +1,7 @@
 // Package store keeps Centrala's configuration data in SQL: users, their SIP accounts and
-// their API tokens now; trunks, numbers and routing rules later. The admin API edits it and
+// their API tokens, trunks, numbers, outbound rules, the objects of inbound schemes (IVRs,
+// ring groups and schedules as JSON documents of the routing types; prompts' descriptions,
+// whose audio the API keeps as files) and call detail records. The admin API edits it and
 // the SIP registrar reads it on every REGISTER (DB.AuthAccount, one indexed query on a
 // prepared statement).
 //
@@ -12,6 +14,7 @@
 // can follow later with the same migration sequence.
 //
 // Errors: a missing row is ErrNotFound, a unique collision a *ConflictError naming the field
-// (login, extension, agent_number or username). Both are matched with errors.Is/As.
+// (login, extension, agent_number, username, number, or name for trunks, IVRs, ring groups,
+// schedules and prompts). Both are matched with errors.Is/As.
 // Validation proper is the API's job; the schema's CHECK constraints are only a backstop.
 package store

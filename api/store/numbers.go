@@ -3,15 +3,41 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/centrala/centrala/routing"
 )
 
-// Destination is where an inbound call to a number goes: a typed, extendable value
-// (extension now; ring_group, ivr, queue, external, announcement, hangup, schedule later).
+// Destination is where an inbound call to a number goes: a routing.Destination (the same
+// JSON shape: type, target, present, then) with a string Type, so callers that only read
+// type and target need not know the routing package.
 type Destination struct {
-	Type   string `json:"type"`
-	Target string `json:"target"`
+	Type    string       `json:"type"`
+	Target  string       `json:"target"`
+	Present string       `json:"present,omitempty"` // external only; empty: the caller's number
+	Then    *Destination `json:"then,omitempty"`    // announcement only; nil: hang up after it
+}
+
+// Routing is d as package routing takes it.
+func (d Destination) Routing() routing.Destination {
+	out := routing.Destination{Type: routing.DestType(d.Type), Target: d.Target, Present: routing.Present(d.Present)}
+	if d.Then != nil {
+		then := d.Then.Routing()
+		out.Then = &then
+	}
+	return out
+}
+
+// DestinationOf is the store's form of a routing.Destination.
+func DestinationOf(d routing.Destination) Destination {
+	out := Destination{Type: string(d.Type), Target: d.Target, Present: string(d.Present)}
+	if d.Then != nil {
+		then := DestinationOf(*d.Then)
+		out.Then = &then
+	}
+	return out
 }
 
 // Number is a DID the project owns.
@@ -25,23 +51,43 @@ type Number struct {
 	UpdatedAt   time.Time   `json:"updated_at"`
 }
 
-const numberCols = `id, number, description, trunk_id, dest_type, dest_target, created_at, updated_at`
+const numberCols = `id, number, description, trunk_id, dest_type, dest_target, dest_present, dest_then,
+	created_at, updated_at`
 
 func scanNumber(row rowScanner) (Number, error) {
 	var (
 		n                    Number
 		trunk                sql.NullInt64
+		then                 sql.NullString
 		createdAt, updatedAt int64
 	)
 	if err := row.Scan(&n.ID, &n.Number, &n.Description, &trunk, &n.Destination.Type,
-		&n.Destination.Target, &createdAt, &updatedAt); err != nil {
+		&n.Destination.Target, &n.Destination.Present, &then, &createdAt, &updatedAt); err != nil {
 		return Number{}, err
 	}
 	if trunk.Valid {
 		n.TrunkID = &trunk.Int64
 	}
+	if then.Valid {
+		n.Destination.Then = new(Destination)
+		if err := json.Unmarshal([]byte(then.String), n.Destination.Then); err != nil {
+			return Number{}, fmt.Errorf("number %d dest_then: %w", n.ID, err)
+		}
+	}
 	n.CreatedAt, n.UpdatedAt = fromMillis(createdAt), fromMillis(updatedAt)
 	return n, nil
+}
+
+// thenJSON is the dest_then column of d: NULL when d has no continuation.
+func thenJSON(d Destination) (sql.NullString, error) {
+	if d.Then == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(d.Then)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
 func nullID(id *int64) sql.NullInt64 {
@@ -54,11 +100,16 @@ func nullID(id *int64) sql.NullInt64 {
 // CreateNumber inserts n and returns it as stored; a number in use is a *ConflictError on
 // "number", an unknown trunk ErrNotFound.
 func (db *DB) CreateNumber(ctx context.Context, n Number) (Number, error) {
+	then, err := thenJSON(n.Destination)
+	if err != nil {
+		return Number{}, err
+	}
 	ms := millis(now())
 	created, err := scanNumber(db.w.QueryRowContext(ctx, `INSERT INTO numbers (number,
-		description, trunk_id, dest_type, dest_target, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING `+numberCols,
-		n.Number, n.Description, nullID(n.TrunkID), n.Destination.Type, n.Destination.Target, ms, ms))
+		description, trunk_id, dest_type, dest_target, dest_present, dest_then, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+numberCols,
+		n.Number, n.Description, nullID(n.TrunkID), n.Destination.Type, n.Destination.Target,
+		n.Destination.Present, then, ms, ms))
 	return created, dbErr(err, "create number")
 }
 
@@ -94,11 +145,15 @@ func (db *DB) ListNumbers(ctx context.Context) ([]Number, error) {
 
 // UpdateNumber writes every field of n and returns it as stored.
 func (db *DB) UpdateNumber(ctx context.Context, n Number) (Number, error) {
+	then, err := thenJSON(n.Destination)
+	if err != nil {
+		return Number{}, err
+	}
 	updated, err := scanNumber(db.w.QueryRowContext(ctx, `UPDATE numbers SET number = ?,
-		description = ?, trunk_id = ?, dest_type = ?, dest_target = ?, updated_at = ?
-		WHERE id = ? RETURNING `+numberCols,
+		description = ?, trunk_id = ?, dest_type = ?, dest_target = ?, dest_present = ?,
+		dest_then = ?, updated_at = ? WHERE id = ? RETURNING `+numberCols,
 		n.Number, n.Description, nullID(n.TrunkID), n.Destination.Type, n.Destination.Target,
-		millis(now()), n.ID))
+		n.Destination.Present, then, millis(now()), n.ID))
 	return updated, dbErr(err, fmt.Sprintf("update number %d", n.ID))
 }
 

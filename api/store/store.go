@@ -232,6 +232,10 @@ var uniqueFields = []struct{ column, index, field string }{
 	{"tokens.token_hash", "tokens_token_hash_key", "token"},
 	{"trunks.name", "trunks_name_key", "name"},
 	{"numbers.number", "numbers_number_key", "number"},
+	{"ivrs.name", "ivrs_name_key", "name"},
+	{"ring_groups.name", "ring_groups_name_key", "name"},
+	{"schedules.name", "schedules_name_key", "name"},
+	{"prompts.name", "prompts_name_key", "name"},
 }
 
 // dbErr maps driver errors to the package's: no rows to ErrNotFound, a unique violation to a

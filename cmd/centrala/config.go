@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +33,7 @@ type Config struct {
 	Routing   api.RoutingConfig  `yaml:"routing"` // numbering plan and emergency numbers of outbound routing
 	Calls     pbx.CallConfig     `yaml:"calls"`
 	Media     media.Config       `yaml:"media"`
+	Prompts   PromptsConfig      `yaml:"prompts"`
 }
 
 // env maps each environment variable to the field it sets.
@@ -59,6 +61,7 @@ func (c *Config) env() []struct {
 		{"CENTRALA_RTP_BIND_ADDR", &c.Media.BindAddr},
 		{"CENTRALA_HTTP_ADDR", &c.API.Addr},
 		{"CENTRALA_ADMIN_TOKEN", &c.API.AdminToken},
+		{"CENTRALA_PROMPTS_DIR", &c.Prompts.SystemDir},
 	}
 }
 
@@ -100,11 +103,17 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	c.Registrar.Defaults()
 	c.Security.Defaults()
 	c.API.Realm = c.SIP.Realm
+	c.API.PromptsDir = filepath.Join(c.DataDir, "prompts")
 	c.API.Routing = c.Routing
 	c.API.Defaults()
 	c.Routing = c.API.Routing
 	c.Calls.Defaults()
 	c.Media.Defaults()
+	c.Prompts.Defaults()
+	c.API.SystemPromptsDir = c.Prompts.SystemDir
+	if err := c.Prompts.Validate(); err != nil {
+		return c, err
+	}
 	if err := c.SIP.Validate(); err != nil {
 		return c, err
 	}

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/pbx/registrar/redisstore"
 	"github.com/centrala/centrala/pbx/trunk"
+	"github.com/centrala/centrala/routing"
 )
 
 func main() {
@@ -137,8 +139,11 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	// The inbound graph and the prompt files belong to the API server, made below.
+	graphs := &serverGraphs{}
+	prompts := newPromptCache(int64(cfg.Prompts.CacheMB) << 20)
 	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics),
-		pbx.WithCalls(cfg.Calls, plan, mm, recorder))
+		pbx.WithCalls(cfg.Calls, plan, mm, recorder), pbx.WithInbound(graphs, prompts))
 	if err != nil {
 		return err
 	}
@@ -164,6 +169,8 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 		return err
 	}
 	plan.rules = server.Routing()
+	graphs.h.Store(server.Inbound())
+	prompts.path = server.PromptPath
 
 	// The engine outlives the trunks' unREGISTERs: it stops only after they are sent.
 	engineCtx, stopEngine := context.WithCancel(context.Background())
@@ -257,4 +264,16 @@ func fileNonceKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("nonce key: %w", err)
 	}
 	return key, nil
+}
+
+// serverGraphs gives the engine the API server's inbound graph once the server exists.
+type serverGraphs struct {
+	h atomic.Pointer[routing.GraphHolder]
+}
+
+func (g *serverGraphs) Load() *routing.Graph {
+	if h := g.h.Load(); h != nil {
+		return h.Load()
+	}
+	return nil
 }

@@ -15,10 +15,11 @@ import (
 // poller that reads the relays' sockets (on Linux: one goroutine per processor while relays
 // are open, none when idle) and the metrics.
 type Manager struct {
-	cfg  Config
-	pool *PortPool
-	log  *slog.Logger
-	poll poller
+	cfg   Config
+	pool  *PortPool
+	log   *slog.Logger
+	poll  poller
+	clock playClock // paces the playbacks of all relays (play.go)
 
 	mu     sync.Mutex
 	relays map[*Relay]struct{}

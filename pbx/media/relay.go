@@ -53,10 +53,11 @@ const (
 	DropNoDestination                   // the other leg has no configuration or no address yet
 	DropNoDTMF                          // telephone-event toward a leg that did not negotiate it
 	DropSendError                       // the write to the other leg failed
+	DropPlaying                         // the other leg is playing a prompt (Relay.Play): it is not relayed to
 	NumDropReasons
 )
 
-var dropReasonNames = [NumDropReasons]string{"malformed", "payload_type", "source", "no_destination", "no_dtmf", "send_error"}
+var dropReasonNames = [NumDropReasons]string{"malformed", "payload_type", "source", "no_destination", "no_dtmf", "send_error", "playing"}
 
 func (d DropReason) String() string {
 	if d >= 0 && d < NumDropReasons {
@@ -119,6 +120,10 @@ type leg struct {
 	mu      sync.Mutex     // serialises dest changes of SetLeg and of latching
 	sdpAddr netip.AddrPort // guarded by mu
 
+	onDTMF  atomic.Pointer[func(Digit)] // OnDTMF
+	playing atomic.Bool                 // a playback owns the leg: nothing is relayed to it
+	play    legPlay                     // guarded by the manager's clock.mu
+
 	// Counters written by this leg's reader goroutine only.
 	packets, bytes, lost atomic.Uint64
 	dropped              [NumDropReasons]atomic.Uint64
@@ -133,6 +138,7 @@ type leg struct {
 	candLast   int64
 	candCount  int
 	seq        seqTracker
+	dtmf       dtmfState
 }
 
 func (l *leg) drop(r DropReason) { l.dropped[r].Add(1) }
@@ -286,6 +292,7 @@ func (r *Relay) Stats() Stats { return Stats{A: r.legs[LegA].stats(), B: r.legs[
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		r.stopPlayback() // before the sockets close: the clock sends from them
 		r.stop()
 		r.mu.Lock()
 		for _, l := range r.legs {
@@ -350,8 +357,9 @@ func (r *Relay) checkTimeout(l *leg) {
 	r.setDeadlineLocked(l)
 }
 
-// forward handles one datagram received on in: checks, latching, loss count, payload type
-// rewrite, transcoding, and the write to out's peer. It does not allocate.
+// forward handles one datagram received on in: checks, latching, loss count, DTMF keys
+// (OnDTMF), payload type rewrite, transcoding, and the write to out's peer. It does not
+// allocate.
 func (r *Relay) forward(in, out *leg, pkt []byte, src netip.AddrPort, now int64) {
 	if len(pkt) < rtpHeaderSize || len(pkt) == maxPacket || pkt[0]>>6 != 2 {
 		in.drop(DropMalformed)
@@ -396,10 +404,21 @@ func (r *Relay) forward(in, out *leg, pkt []byte, src netip.AddrPort, now int64)
 	if lost := in.seq.update(binary.BigEndian.Uint16(pkt[2:]), binary.BigEndian.Uint32(pkt[8:])); lost > 0 {
 		in.lost.Add(lost)
 	}
+	if dtmf {
+		// Keys are ours to hear whether or not the other leg can (a caller in an IVR has
+		// no leg B yet); the packet then goes on like any other.
+		if fn := in.onDTMF.Load(); fn != nil {
+			in.event(pkt, pkt[hdr:end], *fn)
+		}
+	}
 	q := out.params.Load()
 	dst := out.dest.Load()
 	if q == nil || dst == nil {
 		in.drop(DropNoDestination)
+		return
+	}
+	if out.playing.Load() {
+		in.drop(DropPlaying)
 		return
 	}
 	if dtmf {

@@ -597,15 +597,24 @@ func value(m *dto.Metric) float64 {
 	return m.GetUntyped().GetValue()
 }
 
-// TestForwardDoesNotAllocate pins the per-packet path (checks, latching, loss, transcoding,
-// the socket write) to zero allocations.
+// TestForwardDoesNotAllocate pins the per-packet path (checks, latching, loss, DTMF
+// decoding, transcoding, the socket write) to zero allocations.
 func TestForwardDoesNotAllocate(t *testing.T) {
 	m := newTestManager(t, testConfig())
 	r := newTestRelay(t, m)
 	pa, pb := newPhone(t), newPhone(t)
 	require.NoError(t, r.SetLeg(LegA, LegConfig{Remote: pa.addr, Codec: PCMU, DTMFPT: 101}))
 	require.NoError(t, r.SetLeg(LegB, LegConfig{Remote: pb.addr, Codec: PCMA, DTMFPT: 96}))
+	keys := 0
+	r.OnDTMF(LegA, func(d Digit) {
+		if d.Key == '#' {
+			keys++
+		}
+	})
 	tmpl, err := audio(0, 0xA, 1).Marshal()
+	require.NoError(t, err)
+	event, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SSRC: 0xA},
+		Payload: []byte{11, 0x0a, 0x01, 0x40}}).Marshal()
 	require.NoError(t, err)
 	buf := make([]byte, len(tmpl))
 	seq := uint16(0)
@@ -614,9 +623,16 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		seq++
 		buf[2], buf[3] = byte(seq>>8), byte(seq)
 		r.forward(r.legs[LegA], r.legs[LegB], buf, pa.addr, mono())
+		ev := buf[:len(event)]
+		copy(ev, event)
+		seq++
+		ev[2], ev[3] = byte(seq>>8), byte(seq)
+		ev[4], ev[5] = byte(seq>>8), byte(seq) // a new press each time
+		r.forward(r.legs[LegA], r.legs[LegB], ev, pa.addr, mono())
 	})
 	require.Zero(t, allocs)
-	require.EqualValues(t, 201, r.Stats().A.Packets)
+	require.EqualValues(t, 2*201, r.Stats().A.Packets)
+	require.Equal(t, 201, keys)
 }
 
 // TestRelayChurn: relays closed and opened while others carry packets. Closed relays' ports

@@ -1729,6 +1729,26 @@ func (c *PhoneCall) inDialog(req *sip.Request, timeout time.Duration) (*sip.Resp
 	return c.p.do(ctx, req)
 }
 
+// SendInfo sends a SIP INFO in the call's dialog (DTMF as application/dtmf-relay, say) and
+// returns the final response.
+func (c *PhoneCall) SendInfo(contentType, body string) (*sip.Response, error) {
+	c.mu.Lock()
+	if c.state == stateEnded {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("pbxtest: call %s already ended (%s)", c.callID, c.reason)
+	}
+	c.dlg.localCSeq++
+	req := c.newRequestLocked(sip.INFO, c.dlg.localCSeq)
+	c.mu.Unlock()
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	req.SetBody([]byte(body))
+	return c.inDialog(req, c.p.o.Timeout)
+}
+
+// Heard is the audio received on the call so far, decoded to 8 kHz linear samples (G.711
+// packets only, in arrival order, up to two minutes).
+func (c *PhoneCall) Heard() []int16 { return c.rtp.heardAudio() }
+
 // Hold puts the call on hold (re-INVITE with a=sendonly) or takes it off hold (a=sendrecv)
 // and returns the final status of the re-INVITE.
 func (c *PhoneCall) Hold(on bool) (int, error) {

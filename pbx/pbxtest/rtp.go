@@ -147,7 +147,11 @@ type rtpStream struct {
 	lastSeqIn  uint16
 	seqGaps    int
 	lastSSRCIn uint32
+	heard      []int16 // received G.711 audio decoded, in arrival order (at most maxHeard samples)
 }
+
+// maxHeard bounds the recording of received audio: 2 minutes at 8 kHz.
+const maxHeard = 2 * 60 * 8000
 
 // newRTPStream binds an even port on 127.0.0.1 and starts the receiver and the sender.
 func newRTPStream(muted bool) (*rtpStream, error) {
@@ -389,8 +393,18 @@ func (s *rtpStream) receive() {
 		case s.dtmfPT[p.PayloadType]:
 			s.receiveEvent(&p)
 		case s.lawPT[p.PayloadType] != 0:
-			if isTone(p.Payload, s.lawPT[p.PayloadType] == 'a') {
+			alaw := s.lawPT[p.PayloadType] == 'a'
+			if isTone(p.Payload, alaw) {
 				s.tones++
+			}
+			if len(s.heard)+len(p.Payload) <= maxHeard {
+				for _, b := range p.Payload {
+					if alaw {
+						s.heard = append(s.heard, g711.DecodeAlawFrame(b))
+					} else {
+						s.heard = append(s.heard, g711.DecodeUlawFrame(b))
+					}
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -467,4 +481,55 @@ func (s *rtpStream) audioReceived() int {
 		}
 	}
 	return n
+}
+
+// heardAudio is a copy of the audio received so far.
+func (s *rtpStream) heardAudio() []int16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int16(nil), s.heard...)
+}
+
+// ToneSequence names, for audio at 8 kHz, the tones of freqs heard one after the other:
+// each 50 ms window is given the frequency whose Goertzel power dominates it (at least half
+// of the window's energy), silence and mixtures give nothing, and repeats collapse, so
+// prompts made of distinct tones read back as the order they were played in.
+func ToneSequence(samples []int16, freqs []float64) []float64 {
+	const win = 400
+	var out []float64
+	for off := 0; off+win <= len(samples); off += win {
+		w := samples[off : off+win]
+		var energy float64
+		for _, v := range w {
+			energy += float64(v) * float64(v)
+		}
+		if energy/win < 1e4 { // below about -50 dBFS: silence
+			continue
+		}
+		best, bestP := 0.0, 0.0
+		for _, f := range freqs {
+			if p := goertzel(w, f); p > bestP {
+				best, bestP = f, p
+			}
+		}
+		// Goertzel power of a pure tone is about (N/2)^2 * A^2 / ... : compare with the
+		// energy, normalised so a pure tone gives about 1.
+		if bestP*2/(win*energy) < 0.5 {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1] != best {
+			out = append(out, best)
+		}
+	}
+	return out
+}
+
+func goertzel(w []int16, f float64) float64 {
+	k := 2 * math.Cos(2*math.Pi*f/8000)
+	var s1, s2 float64
+	for _, v := range w {
+		s0 := float64(v) + k*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return s1*s1 + s2*s2 - k*s1*s2
 }
