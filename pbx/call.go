@@ -840,17 +840,24 @@ func (c *call) sendCancel(b *branch) {
 	req.SetTransport(inv.Transport())
 	req.SetDestination(inv.Destination())
 	req.Laddr = inv.Laddr
-	tx, err := c.e.transact(c.ctx, req)
+	// The CANCEL outlives the call (which ends right after it, on a ring timeout): its
+	// transaction keeps retransmitting over UDP until answered, for as long as a BYE's.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 8*time.Second)
+	tx, err := c.e.transact(ctx, req)
 	if err != nil {
+		cancel()
 		c.log.Warn("call: cancel branch", "account", b.account, "error", err)
 		return
 	}
+	c.t.wg.Add(1)
 	go func() { // the 200 to a CANCEL tells nothing the INVITE's 487 will not
+		defer c.t.wg.Done()
+		defer cancel()
 		defer tx.Terminate()
 		select {
 		case <-tx.Responses():
 		case <-tx.Done():
-		case <-time.After(32 * time.Second):
+		case <-ctx.Done():
 		}
 	}()
 }

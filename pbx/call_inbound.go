@@ -153,7 +153,9 @@ func (c *call) runNode(n routing.Node) bool {
 			c.end(cdr.Answered, 200, n.Reason, cdr.BySystem)
 		}
 		return false
-	default: // queue, external: later issues
+	case routing.NodeExternal:
+		return c.forward(n)
+	default: // queue: the queues issue
 		c.failed(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "destination "+string(n.Kind)+" is not available yet")
 		return false
 	}
@@ -642,4 +644,45 @@ func (t *callTable) setLastRung(group int64, i int) {
 		t.rr = map[int64]int{}
 	}
 	t.rr[group] = i
+}
+
+// forward sends the call out through the outbound rules to an external number, presenting
+// the caller's number (with a Diversion header naming the project number it came in on) or
+// the project number.
+func (c *call) forward(n routing.Node) bool {
+	route, err := c.t.plan.Forward(c.ctx, n.DID, n.Number)
+	if err != nil {
+		c.log.Error("call: forward route", "number", n.Number, "error", err)
+		c.failed(500, "Server Internal Error", cdr.Failed, cdr.BySystem, "routing error")
+		return false
+	}
+	d := route.Decision
+	c.log.Info("call: forward decision", "number", n.Number, "action", string(d.Action), "rule_id", d.RuleID, "reason", d.Reason)
+	if d.Action != routing.Allow {
+		code := d.SIPCode
+		if code < 400 || code > 699 {
+			code = 403
+		}
+		c.failed(code, reasonFor(code), cdr.Rejected, cdr.BySystem, "forward to "+n.Number+": "+d.Reason)
+		return false
+	}
+	if len(route.Trunks) == 0 {
+		c.failed(503, "Service Unavailable", cdr.Failed, cdr.BySystem, "no trunk to forward to "+n.Number)
+		return false
+	}
+	if n.Present != routing.PresentDID && c.fromUser != "anonymous" {
+		for i := range route.Trunks {
+			route.Trunks[i].CLIP, route.Trunks[i].Diversion = c.fromUser, n.DID
+		}
+	}
+	if !c.mediaReady() {
+		return false
+	}
+	c.outbound, c.failover = route.Trunks, d.FailoverCodes
+	c.ringTimeout = c.t.cfg.OutboundRingTimeout
+	c.ringback = c.ownMedia()
+	if c.nextTrunk(503, "Service Unavailable") && c.ring() {
+		c.talk()
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -309,5 +310,59 @@ func TestRingGroupLinearSkipsBusyAndUnregistered(t *testing.T) {
 	}
 	if rg == nil || !slices.Equal(rg.Members, []string{"2003", "2004"}) && !slices.Equal(rg.Members, []string{"2004"}) {
 		t.Fatalf("ring group step %+v in %s", rg, rec.Path)
+	}
+}
+
+// TestExternalDestinationForwardsThroughATrunk: a menu choice sends the caller to an outside
+// number through the outbound route; the provider sees the original caller's number and a
+// Diversion header with the project number, and the call connects.
+func TestExternalDestinationForwardsThroughATrunk(t *testing.T) {
+	prompts := tonePrompts{"system:menu": 700}
+	h := startInbound(t, routing.GraphInput{
+		Numbers: map[string]routing.Destination{did: {Type: routing.DestIVR, Target: "1"}},
+		IVRs: []routing.IVR{{ID: 1, Name: "main", Menu: "system:menu", Choices: []routing.Choice{
+			{Digits: "5", Destination: routing.Destination{Type: routing.DestExternal, Target: "+48601999888"}}}}},
+	}, prompts)
+	up, tr := h.provider(t, pbxtest.Answer{Delay: 100 * time.Millisecond})
+	h.route("+48601999888", pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Allow, FailoverCodes: []int{503}},
+		Trunks: []pbx.TrunkDial{{Trunk: tr, Number: "+48601999888", CLIP: did}}})
+
+	_, call := trunkCall(t, h, "+48601000005", pbxtest.PhoneOptions{Silent: true})
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the IVR did not answer: %d %v", code, err)
+	}
+	waitTones(t, call, prompts, 700)
+	if res, err := call.SendInfo("application/dtmf", "5"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("INFO: %v %v", res, err)
+	}
+	out, err := up.WaitIncoming(3 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.WaitEstablished(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Header("P-Asserted-Identity"); got == "" || !strings.Contains(got, "+48601000005") {
+		t.Fatalf("provider saw P-Asserted-Identity %q, want the original caller", got)
+	}
+	if got := out.Header("Diversion"); !strings.Contains(got, did) {
+		t.Fatalf("provider saw Diversion %q, want the project number", got)
+	}
+	if err := call.WaitRTP(25, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.WaitEnded(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.record(t)
+	if rec.Direction != cdr.Inbound || rec.Disposition != cdr.Answered || rec.TrunkID == nil || *rec.TrunkID != 7 {
+		t.Fatalf("record %+v (trunk: the inbound one)", rec)
+	}
+	hops := path(t, rec)
+	if last := hops[len(hops)-1]; last.Type != "external" || last.Target != "+48601999888" {
+		t.Fatalf("path %s", rec.Path)
 	}
 }

@@ -139,8 +139,13 @@ func (c *call) nextTrunk(code int, reason string) bool {
 	return false
 }
 
-// setRecordTrunk notes the trunk carrying the call for its record (the last one tried).
-func (c *call) setRecordTrunk(id int64) { c.recordTrunk = &id }
+// setRecordTrunk notes the trunk carrying an outbound call for its record (the last one
+// tried); an inbound call keeps the trunk it came from.
+func (c *call) setRecordTrunk(id int64) {
+	if c.trunk == nil {
+		c.recordTrunk = &id
+	}
+}
 
 // dialTrunk sends the outbound INVITE to a trunk with the caller's presentation.
 func (c *call) dialTrunk(tr *Trunk, td TrunkDial) (*branch, error) {
@@ -151,6 +156,9 @@ func (c *call) dialTrunk(tr *Trunk, td TrunkDial) (*branch, error) {
 	dest := net.JoinHostPort(tr.Host, strconv.Itoa(port))
 	target := sip.Uri{Scheme: "sip", User: td.Number, Host: tr.Host, Port: tr.Port}
 	from, fromName, hs := presentation(tr, td)
+	if td.Diversion != "" {
+		hs = append(hs, sip.NewHeader("Diversion", "<sip:"+td.Diversion+"@"+tr.Host+">;reason=unconditional;counter=1"))
+	}
 	return c.startBranch(branchSpec{target: target, transport: tr.Transport, dest: dest,
 		from: from, fromName: fromName, to: sip.Uri{Scheme: "sip", User: td.Number, Host: tr.Host},
 		headers: hs, peer: tr.Name, trunk: tr})

@@ -64,6 +64,16 @@ func (p *plan) Outbound(_ context.Context, _ registrar.Account, dialled string) 
 	return r, nil
 }
 
+func (p *plan) Forward(_ context.Context, _, number string) (pbx.OutboundRoute, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.outbound[number]
+	if !ok {
+		return pbx.OutboundRoute{Decision: routing.Decision{Action: routing.Deny, SIPCode: 403, Reason: "no rule"}}, nil
+	}
+	return r, nil
+}
+
 func (p *plan) TrunkAt(src netip.Addr) (pbx.Trunk, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

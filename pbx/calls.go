@@ -82,6 +82,9 @@ type Dialplan interface {
 	// Inbound finds the project number (DID) a trunk's INVITE is for, among the candidate
 	// numbers (Request-URI user, To user) in the forms the trunk sends; ErrNotFound when none.
 	Inbound(ctx context.Context, trunk Trunk, candidates ...string) (Inbound, error)
+	// Forward decides the outside leg of an inbound call to project number did that its
+	// inbound scheme sends to an external number.
+	Forward(ctx context.Context, did, number string) (OutboundRoute, error)
 }
 
 // Trunk is a provider trunk as the call engine uses it.
@@ -110,6 +113,9 @@ type TrunkDial struct {
 	Number   string // Request-URI user
 	CLIP     string // presented number; "" when withheld
 	Asserted string // P-Asserted-Identity (network-asserted) number; may be set when withheld
+	// Diversion is the project number a forwarded call was for (RFC 5806 Diversion header),
+	// when the call presents the original caller's number.
+	Diversion string
 }
 
 // Inbound is where a trunk's call goes.

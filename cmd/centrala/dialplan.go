@@ -130,9 +130,25 @@ func (d *dialplan) Outbound(ctx context.Context, acct registrar.Account, dialled
 	if dec.Action != routing.Allow && dec.RuleID == 0 && !dec.Emergency && d.extensionShaped(dialled) {
 		return pbx.OutboundRoute{}, pbx.ErrNotFound // an extension nobody has, not an outside number
 	}
+	return d.trunkDials(t, dec), nil
+}
+
+// Forward decides the outside leg of an inbound call that an inbound scheme sends to an
+// external number: the outbound rules as for a caller who is nobody in particular (rules for
+// any caller match; rules for an account, a user or a department do not), whose default CLIP
+// is the project number that was called.
+func (d *dialplan) Forward(_ context.Context, did, number string) (pbx.OutboundRoute, error) {
+	t := d.rules.Load()
+	dec := t.Route(routing.Caller{DefaultCLIP: did, MayDialAny: true}, number)
+	return d.trunkDials(t, dec), nil
+}
+
+// trunkDials turns an outbound decision into the trunks to try, with the numbers in each
+// trunk's format.
+func (d *dialplan) trunkDials(t *routing.Table, dec routing.Decision) pbx.OutboundRoute {
 	out := pbx.OutboundRoute{Decision: dec}
 	if dec.Action != routing.Allow {
-		return out, nil
+		return out
 	}
 	set := d.trunks.Load()
 	for _, id := range dec.Trunks {
@@ -151,7 +167,7 @@ func (d *dialplan) Outbound(ctx context.Context, acct registrar.Account, dialled
 		}
 		out.Trunks = append(out.Trunks, td)
 	}
-	return out, nil
+	return out
 }
 
 // extensionShaped reports whether a number could be an extension: digits only, as many as

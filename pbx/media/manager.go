@@ -151,6 +151,10 @@ var (
 		"Relays (calls with anchored media) open now.", nil, nil)
 	descTimeouts = prometheus.NewDesc("centrala_rtp_timeouts_total",
 		"Relays that reported an RTP timeout.", nil, nil)
+	descPlayed = prometheus.NewDesc("centrala_rtp_packets_played_total",
+		"RTP packets of prompts (IVR menus, announcements, ringback) sent, by leg they went to (a: the caller).", []string{"leg"}, nil)
+	descPlaySkipped = prometheus.NewDesc("centrala_rtp_play_frames_skipped_total",
+		"Prompt frames not sent because the playback clock fell more than 200 ms behind (an overloaded server).", nil, nil)
 	descPorts = prometheus.NewDesc("centrala_rtp_ports_in_use",
 		"RTP ports of the range held by relays.", nil, nil)
 )
@@ -158,7 +162,7 @@ var (
 var directionLabels = [2]string{"a_to_b", "b_to_a"}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRelayed, descBytes, descLost, descDropped, descActive, descTimeouts, descPorts} {
+	for _, d := range []*prometheus.Desc{descRelayed, descBytes, descLost, descDropped, descActive, descTimeouts, descPorts, descPlayed, descPlaySkipped} {
 		ch <- d
 	}
 }
@@ -186,4 +190,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(active))
 	ch <- prometheus.MustNewConstMetric(descTimeouts, prometheus.CounterValue, float64(m.timeouts.Load()))
 	ch <- prometheus.MustNewConstMetric(descPorts, prometheus.GaugeValue, float64(m.pool.InUse()))
+	ch <- prometheus.MustNewConstMetric(descPlayed, prometheus.CounterValue, float64(m.clock.played[LegA].Load()), "a")
+	ch <- prometheus.MustNewConstMetric(descPlayed, prometheus.CounterValue, float64(m.clock.played[LegB].Load()), "b")
+	ch <- prometheus.MustNewConstMetric(descPlaySkipped, prometheus.CounterValue, float64(m.clock.skipped.Load()))
 }

@@ -176,6 +176,9 @@ type playClock struct {
 	quit   chan struct{} // of the running goroutine; nil when none runs
 	done   chan struct{} // closed when that goroutine has returned
 	pkt    [rtpHeaderSize + frameSamples]byte
+
+	played  [2]atomic.Uint64 // packets of prompts sent, by leg (metrics)
+	skipped atomic.Uint64    // frames skipped because the clock fell behind
 }
 
 func (c *playClock) addLocked(p *Playback) {
@@ -266,6 +269,7 @@ func (p *Playback) advance(now int64, pkt *[rtpHeaderSize + frameSamples]byte) b
 	due := min(int((now-p.start)/int64(frameDur))+1, p.frames)
 	if due-p.next > maxBehind {
 		p.skipped += due - 1 - p.next
+		p.clock.skipped.Add(uint64(due - 1 - p.next))
 		p.next = due - 1
 	}
 	for ; p.next < due; p.next++ {
@@ -295,7 +299,9 @@ func (p *Playback) send(k int, pkt *[rtpHeaderSize + frameSamples]byte) {
 	encodeFrame(pkt[rtpHeaderSize:], p.samples[k*frameSamples:min((k+1)*frameSamples, len(p.samples))], prm.law)
 	st.seq++
 	st.ts, st.at = ts, p.start+int64(k)*int64(frameDur)
-	_ = l.sock.send(pkt[:], *dst) // a lost packet of a prompt is like one lost in the network
+	if l.sock.send(pkt[:], *dst) == nil { // a lost packet of a prompt is like one lost in the network
+		p.clock.played[l.id].Add(1)
+	}
 }
 
 // encodeFrame encodes samples into out in law, padding out with silence.

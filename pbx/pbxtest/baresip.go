@@ -42,6 +42,21 @@ func Need(t testing.TB, binary, pkg string) string {
 	return ""
 }
 
+// NeedFile returns path when it exists; otherwise it fails the test under CI (CI=true) and
+// skips it elsewhere, naming the Debian package that installs it.
+func NeedFile(t testing.TB, path, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s not found: install Debian package %s (make test does)", path, pkg)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
 // StartBaresip runs baresip with one account until the test ends; it is stopped by its PID.
 func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	t.Helper()
