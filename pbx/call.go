@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -89,6 +90,7 @@ type call struct {
 
 // branch is one INVITE toward a callee's contact.
 type branch struct {
+	finalSeen atomic.Bool // watch saw a final response (read by cleanup)
 	d         *dialog
 	extension string // the user's extension, for a walk's path
 	invite    *sip.Request
@@ -280,7 +282,7 @@ func (c *call) cleanup() {
 	c.stop()
 	for _, b := range c.branches {
 		if b.tx != nil {
-			b.tx.Terminate()
+			c.endBranchTx(b)
 		}
 		c.t.remove(b.d.callID)
 		if b.trunk != nil && !b.released {
@@ -487,6 +489,9 @@ func (c *call) watch(b *branch) {
 		case res, ok := <-tx.Responses():
 			if !ok {
 				return
+			}
+			if res.StatusCode >= 200 {
+				b.finalSeen.Store(true)
 			}
 			c.post(branchResponse{b, res})
 			if res.StatusCode >= 200 {
@@ -858,6 +863,45 @@ func (c *call) sendCancel(b *branch) {
 		case <-tx.Responses():
 		case <-tx.Done():
 		case <-ctx.Done():
+		}
+	}()
+}
+
+// endBranchTx ends a branch's INVITE transaction when the call is over. A branch still
+// waiting for its final response (cancelled a moment ago) keeps its transaction for a while:
+// the 487 that answers the CANCEL must still be acknowledged, which the transaction does
+// when it arrives, as long as the response is read.
+func (c *call) endBranchTx(b *branch) {
+	tx := b.tx
+	if b.done || b.finalSeen.Load() {
+		tx.Terminate()
+		return
+	}
+	c.t.wg.Add(1)
+	go func() {
+		defer c.t.wg.Done()
+		defer tx.Terminate()
+		timeout := time.NewTimer(8 * time.Second)
+		defer timeout.Stop()
+		for {
+			select {
+			case res, ok := <-tx.Responses():
+				if ok && res.StatusCode > 100 && res.StatusCode < 200 && b.cancel && !b.ringing {
+					b.ringing = true
+					c.sendCancel(b) // its CANCEL had to wait for a provisional response
+				}
+				if !ok || res.StatusCode >= 200 {
+					if ok && res.IsSuccess() { // answered after all: ACK and hang up
+						c.ackBranch(b, res)
+						c.byeBranch(b)
+					}
+					return
+				}
+			case <-tx.Done():
+				return
+			case <-timeout.C:
+				return
+			}
 		}
 	}()
 }

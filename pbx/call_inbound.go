@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/centrala/centrala/cdr"
+	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/routing"
 )
@@ -78,11 +79,32 @@ func (c *call) inbound(did, callerNum string, clip *string, withheld bool) {
 	if withheld {
 		c.fromName, c.fromUser = "Anonymous", "anonymous"
 	}
+	published := 0
+	defer func() { c.publishSteps(&published, true) }()
 	for !c.ended {
-		if !c.runNode(c.walk.Next(c.e.now())) {
+		n := c.walk.Next(c.e.now())
+		c.publishSteps(&published, false)
+		if !c.runNode(n) {
 			return
 		}
 	}
+}
+
+// publishSteps publishes the walk's steps after the first *done as call.step events (the
+// schedule branch taken, a menu's input, a ring group's outcome...), logs them, and counts
+// them in *done. The last step may still change (a menu waiting for input) unless all.
+func (c *call) publishSteps(done *int, all bool) {
+	path := c.walk.Path()
+	end := len(path)
+	if !all {
+		end--
+	}
+	for _, h := range path[min(*done, max(end, 0)):max(end, 0)] {
+		c.log.Info("call step", "type", h.Type, "target", h.Target, "branch", h.Branch, "digits", h.Digits, "note", h.Note)
+		c.e.bus.Publish(event.Event{Type: "call.step", Time: c.e.now(), CallID: c.a.callID,
+			Data: map[string]any{"cdr_id": c.cdrID, "step": h}})
+	}
+	*done = max(*done, end)
 }
 
 // runNode does what one node of the walk needs; false when the walk is over (answered and
@@ -269,9 +291,12 @@ func (c *call) await(timer <-chan time.Time) (int, byte) {
 			case *inRequest:
 				c.ownRequest(m)
 			case branchResponse: // a branch of an earlier stage answering late
-				if m.res.StatusCode >= 200 && m.res.StatusCode < 300 {
-					c.ackBranch(m.b, m.res)
-					c.byeBranch(m.b)
+				if m.res.StatusCode >= 200 {
+					m.b.done = true
+					if m.res.StatusCode < 300 {
+						c.ackBranch(m.b, m.res)
+						c.byeBranch(m.b)
+					}
 				}
 			case callerCancelled:
 				c.finalCode = 487

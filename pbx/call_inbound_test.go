@@ -12,6 +12,7 @@ import (
 
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx"
+	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/pbxtest"
 	"github.com/centrala/centrala/pbx/registrar"
@@ -128,6 +129,8 @@ func TestIVRMenusWithDTMF(t *testing.T) {
 	h.user(1, "2001", "agent")
 	agent := h.phone(t, "agent", pbxtest.PhoneOptions{Answer: pbxtest.Answer{Delay: 100 * time.Millisecond}})
 
+	steps := h.Bus.Subscribe(64, func(e event.Event) bool { return e.Type == "call.step" })
+	defer steps.Close()
 	_, call := trunkCall(t, h, "+48601000001", pbxtest.PhoneOptions{Silent: true})
 	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
 		t.Fatalf("the IVR did not answer: %d %v", code, err)
@@ -183,6 +186,20 @@ func TestIVRMenusWithDTMF(t *testing.T) {
 	last := hops[len(hops)-1]
 	if last.Type != "extension" || last.Target != "2001" || last.Answered == "" {
 		t.Fatalf("last step %+v of %s", last, rec.Path)
+	}
+	// The same steps, live, on the event bus.
+	var live []string
+	for len(live) < len(hops) {
+		select {
+		case e := <-steps.C:
+			hop := e.Data.(map[string]any)["step"].(routing.Hop)
+			live = append(live, hop.Type+":"+hop.Digits)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("call.step events %v, want %d", live, len(hops))
+		}
+	}
+	if !slices.Equal(live, []string{"number:", "ivr:1", "ivr:2", "extension:"}) {
+		t.Fatalf("call.step events %v", live)
 	}
 }
 
@@ -364,5 +381,62 @@ func TestExternalDestinationForwardsThroughATrunk(t *testing.T) {
 	hops := path(t, rec)
 	if last := hops[len(hops)-1]; last.Type != "external" || last.Target != "+48601999888" {
 		t.Fatalf("path %s", rec.Path)
+	}
+}
+
+// TestRingGroupRoundRobinAndRingAll: a round_robin group starts each call after the member
+// who rang last; a ring_all group rings every member at once and the first answer wins.
+func TestRingGroupRoundRobinAndRingAll(t *testing.T) {
+	members := []routing.Member{{Extension: "2001"}, {Extension: "2002"}}
+	for _, tc := range []struct {
+		strategy routing.RingStrategy
+		answers  []string // who answers each of two calls
+	}{
+		{routing.RingRoundRobin, []string{"2001", "2002"}},
+		{routing.RingAll, []string{"2001", "2001"}}, // 2002 never answers
+	} {
+		t.Run(string(tc.strategy), func(t *testing.T) {
+			h := startInbound(t, routing.GraphInput{
+				Numbers: map[string]routing.Destination{did: {Type: routing.DestRingGroup, Target: "5"}},
+				RingGroups: []routing.RingGroup{{ID: 5, Name: "g", Strategy: tc.strategy, MemberSeconds: 5, GroupSeconds: 10,
+					Members: members}},
+				Extensions: map[string]bool{"2001": true, "2002": true},
+			}, tonePrompts{})
+			h.user(1, "2001", "first")
+			h.user(2, "2002", "second")
+			second := pbxtest.Answer{Delay: 100 * time.Millisecond}
+			if tc.strategy == routing.RingAll {
+				second = pbxtest.Answer{Mode: pbxtest.NeverAnswer}
+			}
+			phones := map[string]*pbxtest.Phone{
+				"2001": h.phone(t, "first", pbxtest.PhoneOptions{Answer: pbxtest.Answer{Delay: 100 * time.Millisecond}}),
+				"2002": h.phone(t, "second", pbxtest.PhoneOptions{Answer: second}),
+			}
+			for i, want := range tc.answers {
+				_, call := trunkCall(t, h, fmt.Sprintf("+4860100010%d", i), pbxtest.PhoneOptions{})
+				if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 200 {
+					t.Fatalf("call %d: %d %v", i, code, err)
+				}
+				if err := call.Hangup(); err != nil {
+					t.Fatal(err)
+				}
+				rec := h.record(t)
+				var got string
+				for _, hop := range path(t, rec) {
+					if hop.Type == "ring_group" {
+						got = hop.Answered
+					}
+				}
+				if got != want {
+					t.Fatalf("call %d answered by %q, want %q (path %s)", i, got, want, rec.Path)
+				}
+			}
+			if tc.strategy == routing.RingAll {
+				// both rang at once on each call; the second was cancelled
+				if n := len(phones["2002"].Calls()); n != 2 {
+					t.Fatalf("the second member rang %d times, want 2", n)
+				}
+			}
+		})
 	}
 }

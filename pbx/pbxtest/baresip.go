@@ -34,12 +34,19 @@ func Need(t testing.TB, binary, pkg string) string {
 	if err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("%s not found: install Debian package %s (make test does)", binary, pkg)
+	missing(t, binary, pkg)
+	return ""
+}
+
+// missing fails the test under CI (CI=true) and skips it elsewhere, naming the Debian package
+// that installs what is missing.
+func missing(t testing.TB, what, pkg string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s not found: install Debian package %s (make test does)", what, pkg)
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // NeedFile returns path when it exists; otherwise it fails the test under CI (CI=true) and
@@ -49,11 +56,7 @@ func NeedFile(t testing.TB, path, pkg string) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s not found: install Debian package %s (make test does)", path, pkg)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	missing(t, path, pkg)
 	return ""
 }
 
