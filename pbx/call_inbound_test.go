@@ -28,7 +28,7 @@ func (p tonePrompts) Prompt(ref string) (*media.Audio, error) {
 	if !ok {
 		return nil, fmt.Errorf("no prompt %q", ref)
 	}
-	const n = 8000 * 6 / 10 // 0.6 s
+	const n = 8000 // 1 s: long enough for a key pressed after its start to interrupt it
 	a := &media.Audio{Samples: make([]int16, n)}
 	for i := range a.Samples {
 		a.Samples[i] = int16(8000 * math.Sin(2*math.Pi*f*float64(i)/8000))
@@ -438,5 +438,32 @@ func TestRingGroupRoundRobinAndRingAll(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKeyInterruptsThePrompt: a key pressed during the greeting stops it; the rest of the
+// menu's prompts are not played and the choice is taken.
+func TestKeyInterruptsThePrompt(t *testing.T) {
+	prompts := tonePrompts{"system:greeting": 500, "system:main": 700, "system:next": 900}
+	h := startInbound(t, routing.GraphInput{
+		Numbers: map[string]routing.Destination{did: {Type: routing.DestIVR, Target: "1"}},
+		IVRs: []routing.IVR{
+			{ID: 1, Name: "main", Greeting: "system:greeting", Menu: "system:main", Choices: []routing.Choice{
+				{Digits: "3", Destination: routing.Destination{Type: routing.DestAnnouncement, Target: "system:next"}}}},
+		},
+	}, prompts)
+	_, call := trunkCall(t, h, "+48601000006", pbxtest.PhoneOptions{Silent: true})
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the IVR did not answer: %d %v", code, err)
+	}
+	waitTones(t, call, prompts, 500)
+	if err := call.SendDTMF("3"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := call.WaitEnded(5 * time.Second); err != nil || r != pbxtest.EndRemoteHangup {
+		t.Fatalf("call ended %v %v, want a BYE after the announcement", r, err)
+	}
+	if got := pbxtest.ToneSequence(call.Heard(), prompts.freqs()); !slices.Equal(got, []float64{500, 900}) {
+		t.Fatalf("heard %v: the menu prompt played although the greeting was interrupted", got)
 	}
 }
