@@ -1,9 +1,11 @@
 package pbx_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -465,5 +467,145 @@ func TestKeyInterruptsThePrompt(t *testing.T) {
 	}
 	if got := pbxtest.ToneSequence(call.Heard(), prompts.freqs()); !slices.Equal(got, []float64{500, 900}) {
 		t.Fatalf("heard %v: the menu prompt played although the greeting was interrupted", got)
+	}
+}
+
+// TestEarlyMediaMenu: a menu in early_media mode plays in a 183 without answering; a key
+// (RFC 4733, sent here from the caller's side by hand: the test phone sends no RTP before an
+// answer) takes the choice, and the caller gets its final code without the call ever being
+// answered.
+func TestEarlyMediaMenu(t *testing.T) {
+	prompts := tonePrompts{"system:menu": 700}
+	h := startInbound(t, routing.GraphInput{
+		Numbers: map[string]routing.Destination{did: {Type: routing.DestIVR, Target: "1"}},
+		IVRs: []routing.IVR{{ID: 1, Name: "main", Menu: "system:menu", Answer: routing.AnswerEarlyMedia, Choices: []routing.Choice{
+			{Digits: "4", Destination: routing.Destination{Type: routing.DestHangup, Target: "486"}}}}},
+	}, prompts)
+	_, call := trunkCall(t, h, "+48601000007", pbxtest.PhoneOptions{Silent: true})
+	waitTones(t, call, prompts, 700)
+	if call.Status() != 0 && call.Status() != 183 {
+		t.Fatalf("status %d while the menu plays, want no final response", call.Status())
+	}
+	var ours *media.Session
+	for _, r := range call.Responses() {
+		if r.StatusCode == 183 {
+			s, err := media.Parse(r.Body())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours = s
+		}
+	}
+	if ours == nil {
+		t.Fatal("no 183 with SDP")
+	}
+	dtmfPT := -1
+	for _, f := range ours.Audio().Formats {
+		if strings.EqualFold(f.Name, "telephone-event") {
+			dtmfPT = int(f.PayloadType)
+		}
+	}
+	if dtmfPT < 0 {
+		t.Fatalf("the 183's SDP offers no telephone-event: %s", ours.Marshal())
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 6 { // key 4: three updates, three end packets, one timestamp
+		pkt := make([]byte, 16)
+		pkt[0], pkt[1] = 0x80, byte(dtmfPT)
+		binary.BigEndian.PutUint16(pkt[2:], uint16(100+i))
+		binary.BigEndian.PutUint32(pkt[4:], 8000)
+		binary.BigEndian.PutUint32(pkt[8:], 0xD7)
+		pkt[12] = 4
+		if i >= 3 {
+			pkt[13] = 0x80
+		}
+		binary.BigEndian.PutUint16(pkt[14:], uint16(160*(i+1)))
+		if _, err := conn.WriteToUDPAddrPort(pkt, ours.AudioAddr()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 486 {
+		t.Fatalf("final %d %v, want 486 from the menu's choice", code, err)
+	}
+	rec := h.record(t)
+	if rec.AnsweredAt != nil || rec.SIPCode != 486 {
+		t.Fatalf("record %+v: an early-media menu never answers", rec)
+	}
+}
+
+// TestDialByExtension: in a menu with dial_extensions the caller types an extension (four
+// keys, RFC 4733) and is put through to it.
+func TestDialByExtension(t *testing.T) {
+	prompts := tonePrompts{"system:menu": 700}
+	h := startInbound(t, routing.GraphInput{
+		Numbers: map[string]routing.Destination{did: {Type: routing.DestIVR, Target: "1"}},
+		IVRs: []routing.IVR{{ID: 1, Name: "main", Menu: "system:menu", DialExtensions: true, Choices: []routing.Choice{
+			{Digits: "2", Destination: routing.Destination{Type: routing.DestHangup, Target: "403"}}}}},
+		Extensions: map[string]bool{"2001": true},
+	}, prompts)
+	h.user(1, "2001", "agent")
+	agent := h.phone(t, "agent", pbxtest.PhoneOptions{})
+	_, call := trunkCall(t, h, "+48601000008", pbxtest.PhoneOptions{Silent: true})
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the IVR did not answer: %d %v", code, err)
+	}
+	waitTones(t, call, prompts, 700)
+	if err := call.SendDTMF("2001"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := agent.WaitIncoming(5 * time.Second)
+	if err != nil {
+		t.Fatal("2001 did not ring:", err)
+	}
+	if err := in.WaitEstablished(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = call.Hangup()
+	var ivr routing.Hop
+	for _, hop := range path(t, h.record(t)) {
+		if hop.Type == "ivr" {
+			ivr = hop
+		}
+	}
+	if ivr.Branch != "extension" || ivr.Digits != "2001" {
+		t.Fatalf("IVR step %+v", ivr)
+	}
+}
+
+// TestRingGroupFallback: nobody of the group can take the call (one member unregistered,
+// one rejecting): the group's fallback, an announcement then a hang-up, plays as early media.
+func TestRingGroupFallback(t *testing.T) {
+	prompts := tonePrompts{"system:sorry": 600}
+	h := startInbound(t, routing.GraphInput{
+		Numbers: map[string]routing.Destination{did: {Type: routing.DestRingGroup, Target: "5"}},
+		RingGroups: []routing.RingGroup{{ID: 5, Name: "sales", Strategy: routing.RingLinear, MemberSeconds: 5, GroupSeconds: 10,
+			Members: []routing.Member{{Extension: "2001"}, {Extension: "2002"}},
+			Fallback: &routing.Destination{Type: routing.DestAnnouncement, Target: "system:sorry",
+				Then: &routing.Destination{Type: routing.DestHangup, Target: "480"}}}},
+		Extensions: map[string]bool{"2001": true, "2002": true},
+	}, prompts)
+	h.user(1, "2001", "away")
+	h.user(2, "2002", "refusing")
+	h.phone(t, "refusing", pbxtest.PhoneOptions{Answer: pbxtest.Answer{Mode: pbxtest.Reject, Code: 603}})
+	_, call := trunkCall(t, h, "+48601000009", pbxtest.PhoneOptions{Silent: true})
+	if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 480 {
+		t.Fatalf("final %d %v, want 480 after the fallback announcement", code, err)
+	}
+	if got := pbxtest.ToneSequence(call.Heard(), prompts.freqs()); !slices.Equal(got, []float64{600}) {
+		t.Fatalf("heard %v", got)
+	}
+	var rg routing.Hop
+	for _, hop := range path(t, h.record(t)) {
+		if hop.Type == "ring_group" {
+			rg = hop
+		}
+	}
+	if !slices.Equal(rg.Members, []string{"2002"}) {
+		t.Fatalf("ring group step %+v: want only the registered member tried", rg)
 	}
 }

@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/zaf/g711"
+
+	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/pbxtest"
 )
 
@@ -111,4 +115,67 @@ func TestSIPpIVRE2E(t *testing.T) {
 	if n := s.metric(`centrala_rtp_packets_played_total{leg="a"}`); n < 50 {
 		t.Errorf("prompt packets sent to the caller: %v", n)
 	}
+}
+
+// TestIVRPromptAudioE2E: what a caller hears of a menu is the system prompt itself: the
+// samples of vm-goodbye.wav (asterisk-core-sounds-en-wav), through G.711, arrive in order and
+// unchanged at a test phone calling the project number from the trunk's address.
+func TestIVRPromptAudioE2E(t *testing.T) {
+	file := pbxtest.NeedFile(t, "/usr/share/asterisk/sounds/en/vm-goodbye.wav", "asterisk-core-sounds-en-wav")
+	s := start(t, nil)
+	var tr struct{ ID int64 }
+	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": "127.0.0.1",
+		"port": 5060, "allowed_sources": []string{"127.0.0.1/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	var ivr struct{ ID int64 }
+	if code := s.api("POST", "/api/v1/ivrs", map[string]any{"name": "main", "greeting": "system:vm-goodbye",
+		"menu": "system:digits/1", "no_input_ms": 1000, "retries": 0,
+		"choices": []map[string]any{{"digits": "1", "destination": map[string]any{"type": "hangup", "target": "486"}}}}, &ivr); code != 201 {
+		t.Fatalf("create ivr: %d", code)
+	}
+	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr.ID,
+		"destination": map[string]any{"type": "ivr", "target": fmt.Sprint(ivr.ID)}}, nil); code != 201 {
+		t.Fatalf("create number: %d", code)
+	}
+	ph := pbxtest.NewPhone(t, pbxtest.PhoneOptions{Server: s.SIP, Username: "+48601234567", Silent: true,
+		Codecs: []media.Codec{media.PCMU}})
+	call, err := ph.Dial("+48221234567")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 200 {
+		t.Fatalf("the menu did not answer: %d %v", code, err)
+	}
+	// No key: the menu gives up after the greeting, the menu and 1 s, and hangs up.
+	if _, err := call.WaitEnded(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	prompt, _, err := media.DecodeWAV(f, 1<<24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int16, len(prompt.Samples))
+	for i, v := range prompt.Samples { // what PCMU keeps of each sample
+		want[i] = g711.DecodeUlawFrame(g711.EncodeUlawFrame(v))
+	}
+	heard := call.Heard()
+	if i := indexSamples(heard, want); i < 0 {
+		t.Fatalf("the %d samples of vm-goodbye.wav are not in the %d samples heard, in order", len(want), len(heard))
+	}
+}
+
+// indexSamples is where want starts in heard, or -1.
+func indexSamples(heard, want []int16) int {
+	for i := 0; i+len(want) <= len(heard); i++ {
+		if slices.Equal(heard[i:i+len(want)], want) {
+			return i
+		}
+	}
+	return -1
 }
