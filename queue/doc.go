@@ -8,9 +8,10 @@
 // Overflows exist in the inbound graph) and keeps it in SQL; /api/v1/queues/{id}/members
 // edits Queue.Members. The agent state of each user lives in a store (queue/memstore in
 // process, queue/redisstore shared by several nodes) that applies the transitions of Agent
-// atomically: the store reads the Agent, calls the pure transition, writes the result (in
-// Redis a Lua script does the same checks, and the contract suite holds both stores to this
-// package's answers). GET and PUT /api/v1/agents/{user_id}/state read an Agent and call
+// atomically (Store, in store.go): the store reads the Agent, calls the pure transition and
+// writes the result only if the record's version is unchanged (in Redis a Lua script does
+// that compare-and-set, and for a claim the busy check with it), and the contract suite
+// (queue/queuetest) holds both stores to this package's answers. GET and PUT /api/v1/agents/{user_id}/state read an Agent and call
 // Agent.Request; feature codes (*45 login, *46 logout, *47 pause, *48 resume) call the same.
 //
 // When an inbound walk reaches a queue node, the call engine (pbx) asks Queue.Admit with the
