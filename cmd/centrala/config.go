@@ -34,6 +34,7 @@ type Config struct {
 	Calls     pbx.CallConfig     `yaml:"calls"`
 	Media     media.Config       `yaml:"media"`
 	Prompts   PromptsConfig      `yaml:"prompts"`
+	Queues    QueuesConfig       `yaml:"queues"`
 }
 
 // env maps each environment variable to the field it sets.
@@ -112,6 +113,10 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	c.Prompts.Defaults()
 	c.API.SystemPromptsDir = c.Prompts.SystemDir
 	if err := c.Prompts.Validate(); err != nil {
+		return c, err
+	}
+	c.Queues.Defaults()
+	if err := c.Queues.Validate(); err != nil {
 		return c, err
 	}
 	if err := c.SIP.Validate(); err != nil {
