@@ -18,6 +18,12 @@ import (
 // the outbound rules. offerErr is why the caller's SDP offer cannot be used, if it cannot.
 func (c *call) routeDevice(offerErr error) bool {
 	dialled := dialledNumber(c.invite)
+	if c.e.agents != nil && c.caller.UserID != 0 {
+		if action, reason, ok := c.e.features.featureOf(dialled); ok {
+			c.feature(dialled, action, reason)
+			return false
+		}
+	}
 	callerNum := c.callerNumber()
 	uid := c.caller.UserID
 	callee, err := c.t.plan.Extension(c.ctx, dialled)

@@ -49,12 +49,14 @@ type Engine struct {
 	srv    *sipgo.Server
 	tls    *tls.Config
 
-	ctx     context.Context // the context of Run: calls derive theirs from it
-	calls   *callTable      // nil: INVITEs are refused (registrar only)
-	graph   Graphs          // inbound schemes (WithInbound); nil: extension and hang-up only
-	prompts Prompts
-	client  *sipgo.Client // client transactions of the call engine
-	routes  routeCache
+	ctx      context.Context // the context of Run: calls derive theirs from it
+	calls    *callTable      // nil: INVITEs are refused (registrar only)
+	graph    Graphs          // inbound schemes (WithInbound); nil: extension and hang-up only
+	prompts  Prompts
+	agents   Agents // feature codes (WithAgents); nil: off
+	features FeatureCodes
+	client   *sipgo.Client // client transactions of the call engine
+	routes   routeCache
 
 	work      chan job
 	stateful  stateful

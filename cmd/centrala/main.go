@@ -35,6 +35,9 @@ import (
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/pbx/registrar/redisstore"
 	"github.com/centrala/centrala/pbx/trunk"
+	"github.com/centrala/centrala/queue"
+	"github.com/centrala/centrala/queue/memstore"
+	queueredis "github.com/centrala/centrala/queue/redisstore"
 	"github.com/centrala/centrala/routing"
 )
 
@@ -76,6 +79,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	bus := event.NewBus()
 
 	var locations registrar.Store
+	var agents queue.Store
 	var nonceKey []byte
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -91,12 +95,14 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 			return fmt.Errorf("redis %s: %w", opts.Addr, err)
 		}
 		locations = redisstore.New(rc, "centrala:")
+		agents = queueredis.New(rc, "centrala:")
 		if nonceKey, err = sharedNonceKey(ctx, rc); err != nil {
 			return err
 		}
 		log.Info("state in redis", "addr", opts.Addr)
 	} else {
 		locations = registrar.NewMemoryStore()
+		agents = memstore.New()
 		if nonceKey, err = fileNonceKey(filepath.Join(cfg.DataDir, "nonce.key")); err != nil {
 			return err
 		}
@@ -143,7 +149,9 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	graphs := &serverGraphs{}
 	prompts := newPromptCache(int64(cfg.Prompts.CacheMB) << 20)
 	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics),
-		pbx.WithCalls(cfg.Calls, plan, mm, recorder), pbx.WithInbound(graphs, prompts))
+		pbx.WithCalls(cfg.Calls, plan, mm, recorder), pbx.WithInbound(graphs, prompts),
+		pbx.WithAgents(agentFeatures{db: db, st: agents, reasons: cfg.Queues.NotReadyReasons, bus: bus, now: time.Now},
+			cfg.Queues.FeatureCodes))
 	if err != nil {
 		return err
 	}

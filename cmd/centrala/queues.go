@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
+	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx"
+	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/queue"
 )
 
@@ -10,6 +15,8 @@ import (
 type QueuesConfig struct {
 	// NotReadyReasons is the catalogue of reasons an agent may give for not_ready (pause).
 	NotReadyReasons queue.Reasons `yaml:"not_ready_reasons"`
+	// FeatureCodes are dialled from a phone to log in, log out, pause and resume.
+	FeatureCodes pbx.FeatureCodes `yaml:"feature_codes"`
 }
 
 // Defaults fills zero fields.
@@ -17,6 +24,7 @@ func (c *QueuesConfig) Defaults() {
 	if c.NotReadyReasons == nil {
 		c.NotReadyReasons = append(queue.Reasons(nil), queue.DefaultReasons...)
 	}
+	c.FeatureCodes.Defaults()
 }
 
 // Validate reports the first bad setting.
@@ -24,5 +32,53 @@ func (c *QueuesConfig) Validate() error {
 	if err := c.NotReadyReasons.Validate(); err != nil {
 		return fmt.Errorf("queues not_ready_reasons: %w", err)
 	}
+	return c.FeatureCodes.Validate()
+}
+
+// agentFeatures carries out the feature codes (*45 login, *46 logout, *47[n] pause, *48
+// resume) on the agent state store, for users marked as agents.
+type agentFeatures struct {
+	db      *store.DB
+	st      queue.Store
+	reasons queue.Reasons
+	bus     *event.Bus
+	now     func() time.Time
+}
+
+var _ pbx.Agents = agentFeatures{}
+
+func (a agentFeatures) Feature(ctx context.Context, userID int64, action string, reason int) error {
+	u, err := a.db.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !u.IsAgent || u.ArchivedAt != nil {
+		return fmt.Errorf("user %d is not an agent", userID)
+	}
+	why := ""
+	if reason > 0 {
+		if reason > len(a.reasons) {
+			return fmt.Errorf("no pause reason %d (the catalogue has %d)", reason, len(a.reasons))
+		}
+		why = a.reasons[reason-1]
+	}
+	now := a.now()
+	ag, err := a.st.Update(ctx, userID, now, func(ag queue.Agent) (queue.Agent, error) {
+		switch action {
+		case pbx.FeatureLogin:
+			return ag.Login(now)
+		case pbx.FeatureLogout:
+			return ag.Logout(now)
+		case pbx.FeaturePause:
+			return ag.Pause(now, why, a.reasons)
+		case pbx.FeatureResume:
+			return ag.Resume(now)
+		}
+		return ag, fmt.Errorf("unknown feature %q", action)
+	})
+	if err != nil {
+		return err
+	}
+	a.bus.Publish(event.Event{Type: "agent.state", Time: now, Data: ag})
 	return nil
 }
