@@ -1,7 +1,7 @@
 // Package api is Centrala's admin REST API: users and their roles, SIP accounts (device
 // identities, whose secrets are kept only as digest HA1s), live registrations, trunks,
-// numbers, outbound rules, inbound schemes (IVRs, ring groups, schedules, prompts) and the
-// live event stream, for administrators, supervisors and the CRM.
+// numbers, outbound rules, inbound schemes (IVRs, ring groups, schedules, prompts), call
+// queues with their members and live status, agent state, and the live event stream, for administrators, supervisors and the CRM.
 //
 // It sits between cmd (which composes it) and the SQL store and the SIP side: handlers write
 // to the store (api/store, through the consumer-side Store interface) and tell the registrar
@@ -41,6 +41,15 @@
 //   - IVRs, ring groups and schedules are the routing types stored as JSON documents: one
 //     set of generic handlers (objectKind) serves the three, and new fields need no
 //     migration. A body's "id" is refused, since the path or the store gives it.
+//   - Queues (queue.Queue, members inside its document) are a fourth objectKind: besides
+//     the graph check (their overflow destinations are routing.QueueExits, a queue an exit
+//     of the way-out analysis) they run queue.Validate and check that members are active
+//     users. The members routes rewrite the queue under the same lock and checks.
+//   - Agent state and queue status read the shared queue.Store given with WithAgents (503
+//     without it). PUT .../state is by agent when callers change their own state, by
+//     supervisor otherwise (admins too); the state machine's refusals (ErrBadTransition)
+//     are 409 and its *queue.ValidationError 422, mapped in toProblem. A change publishes
+//     agent.state on the bus. Queue status has no service level until queue CDRs exist.
 //   - Prompt audio is a file (<PromptsDir>/<id>.wav, 8 kHz 16-bit mono), not a BLOB: the
 //     call engine maps it by path (PromptPath) and the SQL file stays small. Uploads are
 //     converted on the way in (media.DecodeWAV), so every stored prompt plays as it is.

@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/queue"
 	"github.com/centrala/centrala/routing"
 )
 
-// Inbound schemes: numbers, IVRs, ring groups, schedules and prompts, and the graph
+// Inbound schemes: numbers, IVRs, ring groups, schedules, queues and prompts, and the graph
 // (routing.Graph) a call to a number walks.
 //
-// The graph is a function of the numbers, IVRs, ring groups and schedules, the uploaded and
+// The graph is a function of the numbers, IVRs, ring groups, schedules and queues (their ids
+// and overflow destinations), the uploaded and
 // system prompts and the extensions of active users. Every write that changes one of them
 // takes s.routingMu, reads them all (inboundState), applies the change in memory and builds
 // the candidate graph; when routing.NewGraph refuses it, nothing is written. Errors in the
@@ -74,6 +76,7 @@ type inboundState struct {
 	ivrs       []routing.IVR
 	ringGroups []routing.RingGroup
 	schedules  []routing.Schedule
+	queues     []queue.Queue
 	extensions map[string]bool // of active users
 	prompts    map[int64]bool  // uploaded prompt ids
 }
@@ -105,6 +108,13 @@ func (s *Server) readInbound(ctx context.Context) (inboundState, error) {
 	for _, sc := range schedules {
 		st.schedules = append(st.schedules, sc.Schedule)
 	}
+	queues, err := s.store.ListQueues(ctx)
+	if err != nil {
+		return st, err
+	}
+	for _, q := range queues {
+		st.queues = append(st.queues, q.Queue)
+	}
 	users, err := s.store.ListUsers(ctx, false)
 	if err != nil {
 		return st, err
@@ -133,9 +143,19 @@ func (s *Server) graphInput(st *inboundState) routing.GraphInput {
 		numbers[n.Number] = n.Destination.Routing()
 	}
 	ids := st.prompts
+	queues := make(map[int64]bool, len(st.queues))
+	exits := make(map[int64][]routing.QueueExit, len(st.queues))
+	for _, q := range st.queues {
+		queues[q.ID] = true
+		list := []routing.QueueExit{}
+		for _, o := range q.Overflows() {
+			list = append(list, routing.QueueExit{Field: o.Field, Destination: o.Destination})
+		}
+		exits[q.ID] = list
+	}
 	return routing.GraphInput{Numbers: numbers, IVRs: st.ivrs, RingGroups: st.ringGroups, Schedules: st.schedules,
 		Extensions: st.extensions, Prompts: func(ref routing.PromptRef) bool { return s.promptKnown(ids, ref) },
-		Queues: map[int64]bool{}} // queues arrive with the queues issue: none exist yet
+		Queues: queues, QueueExits: exits}
 }
 
 // buildGraph builds the graph of st. Objects NewGraph finds wrong are left out (and then
@@ -169,7 +189,7 @@ func (s *Server) buildGraph(st inboundState) (*routing.Graph, []routing.GraphErr
 func (st *inboundState) drop(object string) bool {
 	kind, key, _ := strings.Cut(object, " ")
 	id, _ := strconv.ParseInt(key, 10, 64)
-	n := len(st.numbers) + len(st.ivrs) + len(st.ringGroups) + len(st.schedules)
+	n := len(st.numbers) + len(st.ivrs) + len(st.ringGroups) + len(st.schedules) + len(st.queues)
 	switch kind {
 	case "number":
 		st.numbers = slices.DeleteFunc(slices.Clone(st.numbers), func(x store.Number) bool { return x.Number == key })
@@ -179,8 +199,10 @@ func (st *inboundState) drop(object string) bool {
 		st.ringGroups = slices.DeleteFunc(slices.Clone(st.ringGroups), func(x routing.RingGroup) bool { return x.ID == id })
 	case objSchedule:
 		st.schedules = slices.DeleteFunc(slices.Clone(st.schedules), func(x routing.Schedule) bool { return x.ID == id })
+	case objQueue:
+		st.queues = slices.DeleteFunc(slices.Clone(st.queues), func(x queue.Queue) bool { return x.ID == id })
 	}
-	return len(st.numbers)+len(st.ivrs)+len(st.ringGroups)+len(st.schedules) < n
+	return len(st.numbers)+len(st.ivrs)+len(st.ringGroups)+len(st.schedules)+len(st.queues) < n
 }
 
 // Object kinds as routing.GraphError names them ("ivr 3").
@@ -188,6 +210,7 @@ const (
 	objIVR       = "ivr"
 	objRingGroup = "ring_group"
 	objSchedule  = "schedule"
+	objQueue     = "queue"
 )
 
 func numberObject(n string) string { return "number " + n }

@@ -20,6 +20,9 @@ type objectKind[T, S any] struct {
 	of     func(*inboundState) *[]T // the objects of this kind in a state
 	// normalize gives empty lists instead of null (the document says array).
 	normalize func(*T)
+	// validate, when set, checks what the graph does not (queues: queue.Validate and the
+	// members' users), adding to bad; an error it returns is not about v's fields.
+	validate func(ctx context.Context, v *T, bad *fieldErrors) error
 
 	create func(context.Context, T) (S, error)
 	get    func(context.Context, int64) (S, error)
@@ -57,9 +60,14 @@ func (k objectKind[T, S]) getOne(w http.ResponseWriter, r *http.Request) error {
 
 // check validates v (name, then the candidate graph st, where v is already placed): 422
 // naming v's fields, 409 naming the other objects it would break.
-func (k objectKind[T, S]) check(st *inboundState, v *T, what string) error {
+func (k objectKind[T, S]) check(ctx context.Context, st *inboundState, v *T, what string) error {
 	var bad fieldErrors
 	checkName(&bad, "name", *k.name(v), true)
+	if k.validate != nil {
+		if err := k.validate(ctx, v, &bad); err != nil {
+			return err
+		}
+	}
 	return k.s.checkInbound(st, k.object+" "+formatID(*k.id(v)), what, &bad)
 }
 
@@ -84,7 +92,7 @@ func (k objectKind[T, S]) createOne(w http.ResponseWriter, r *http.Request) erro
 	}
 	*k.id(&v) = next + 1
 	*list = append(slices.Clone(*list), v)
-	if err := k.check(&st, &v, "creating the "+k.noun); err != nil {
+	if err := k.check(ctx, &st, &v, "creating the "+k.noun); err != nil {
 		return err
 	}
 	*k.id(&v) = 0
@@ -129,7 +137,7 @@ func (k objectKind[T, S]) putOne(w http.ResponseWriter, r *http.Request) error {
 	list := k.of(&st)
 	*list = slices.Clone(*list)
 	(*list)[i] = v
-	if err := k.check(&st, &v, "this change of the "+k.noun); err != nil {
+	if err := k.check(ctx, &st, &v, "this change of the "+k.noun); err != nil {
 		return err
 	}
 	updated, err := k.update(ctx, v)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/queue"
 	"github.com/centrala/centrala/routing"
 )
 
@@ -65,6 +66,7 @@ func toProblem(err error) (problem, http.Header) {
 		he       *httpError
 		conflict *store.ConflictError
 		tooLarge *http.MaxBytesError
+		invalid  *queue.ValidationError
 	)
 	switch {
 	case errors.As(err, &he):
@@ -78,6 +80,16 @@ func toProblem(err error) (problem, http.Header) {
 		return newProblem(http.StatusConflict, "conflicts with an existing resource", nil), nil
 	case errors.Is(err, store.ErrNotFound):
 		return newProblem(http.StatusNotFound, "no such resource", nil), nil
+	case errors.As(err, &invalid): // a bad agent state request
+		fields := make([]fieldError, len(invalid.Errors))
+		for i, f := range invalid.Errors {
+			fields[i] = fieldError{Field: f.Field, Message: f.Message}
+		}
+		return newProblem(http.StatusUnprocessableEntity, invalid.Error(), fields), nil
+	case errors.Is(err, queue.ErrBadTransition): // the agent's state does not allow the change
+		return newProblem(http.StatusConflict, err.Error(), nil), nil
+	case errors.Is(err, queue.ErrConflict): // the agent record kept changing under the update
+		return newProblem(http.StatusConflict, "the agent's state changed concurrently; try again", nil), nil
 	case errors.As(err, &tooLarge):
 		return newProblem(http.StatusRequestEntityTooLarge, "request body is too large", nil), nil
 	}

@@ -9,11 +9,12 @@ import (
 type access int
 
 const (
-	public  access = iota // no token
-	anyRole               // any valid token
-	owner                 // admin, or the user named by {id} themselves
-	reader                // admin or supervisor
-	admin                 // admin only
+	public    access = iota // no token
+	anyRole                 // any valid token
+	owner                   // admin, or the user named by {id} themselves
+	agentSelf               // admin, supervisor, or the user named by {user_id} themselves
+	reader                  // admin or supervisor
+	admin                   // admin only
 )
 
 // route is one row of the routing table.
@@ -29,10 +30,11 @@ type route struct {
 //	admin       everything
 //	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks, numbers,
 //	            outbound rules, IVRs, ring groups, schedules and prompts; explains outbound
-//	            routing and simulates inbound calls
-//	agent       GET /api/v1/me and their own password
+//	            routing and simulates inbound calls; reads queues, their members and status;
+//	            reads and sets any agent's state
+//	agent       GET /api/v1/me, their own password, and their own agent state
 func (s *Server) routes() []route {
-	ivrs, groups, schedules := s.ivrs(), s.ringGroups(), s.schedules()
+	ivrs, groups, schedules, queues := s.ivrs(), s.ringGroups(), s.schedules(), s.queues()
 	return []route{
 		{"GET /healthz", public, s.healthz},
 		{"GET /metrics", public, s.serveMetrics},
@@ -102,6 +104,20 @@ func (s *Server) routes() []route {
 		{"PUT /api/v1/schedules/{id}", admin, schedules.putOne},
 		{"DELETE /api/v1/schedules/{id}", admin, schedules.deleteOne},
 
+		{"GET /api/v1/queues", reader, queues.listAll},
+		{"POST /api/v1/queues", admin, queues.createOne},
+		{"GET /api/v1/queues/{id}", reader, queues.getOne},
+		{"PUT /api/v1/queues/{id}", admin, queues.putOne},
+		{"DELETE /api/v1/queues/{id}", admin, queues.deleteOne},
+		{"GET /api/v1/queues/{id}/status", reader, s.queueStatus},
+		{"GET /api/v1/queues/{id}/members", reader, s.listMembers},
+		{"POST /api/v1/queues/{id}/members", admin, s.addMember},
+		{"PUT /api/v1/queues/{id}/members/{user_id}", admin, s.putMember},
+		{"DELETE /api/v1/queues/{id}/members/{user_id}", admin, s.deleteMember},
+
+		{"GET /api/v1/agents/{user_id}/state", agentSelf, s.getAgentState},
+		{"PUT /api/v1/agents/{user_id}/state", agentSelf, s.putAgentState},
+
 		{"GET /api/v1/prompts", reader, s.listPrompts},
 		{"POST /api/v1/prompts", admin, s.createPrompt},
 		{"GET /api/v1/prompts/{id}", reader, s.getPrompt},
@@ -140,6 +156,8 @@ func allowed(a access, p principal, r *http.Request) bool {
 		return true
 	case owner:
 		return p.isAdmin() || (p.user.ID != 0 && r.PathValue("id") == formatID(p.user.ID))
+	case agentSelf:
+		return p.isAdmin() || p.user.Role == "supervisor" || (p.user.ID != 0 && r.PathValue("user_id") == formatID(p.user.ID))
 	case reader:
 		return p.isAdmin() || p.user.Role == "supervisor"
 	case admin:

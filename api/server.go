@@ -17,6 +17,7 @@ import (
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/pbx/trunk"
+	"github.com/centrala/centrala/queue"
 	"github.com/centrala/centrala/routing"
 )
 
@@ -70,6 +71,12 @@ type Store interface {
 	UpdateSchedule(ctx context.Context, sc routing.Schedule) (store.Schedule, error)
 	DeleteSchedule(ctx context.Context, id int64) error
 
+	CreateQueue(ctx context.Context, q queue.Queue) (store.Queue, error)
+	GetQueue(ctx context.Context, id int64) (store.Queue, error)
+	ListQueues(ctx context.Context) ([]store.Queue, error)
+	UpdateQueue(ctx context.Context, q queue.Queue) (store.Queue, error)
+	DeleteQueue(ctx context.Context, id int64) error
+
 	CreatePrompt(ctx context.Context, p store.Prompt) (store.Prompt, error)
 	GetPrompt(ctx context.Context, id int64) (store.Prompt, error)
 	ListPrompts(ctx context.Context) ([]store.Prompt, error)
@@ -109,8 +116,10 @@ type Server struct {
 	cfg        Config
 	store      Store
 	reg        Registrar
-	cdrs       CDRs   // call detail records (WithCDRs, or the Store)
-	trunks     Trunks // running trunks (WithTrunks); nil: none
+	cdrs       CDRs          // call detail records (WithCDRs, or the Store)
+	trunks     Trunks        // running trunks (WithTrunks); nil: none
+	agents     queue.Store   // agent state, waiting callers (WithAgents); nil: the agent routes answer 503
+	reasons    queue.Reasons // the not_ready reason catalogue (WithAgents)
 	bus        *event.Bus
 	log        *slog.Logger
 	metrics    *metrics

@@ -59,7 +59,9 @@
 //
 // Inbound schemes (inbound.go, graph.go, walk.go, schedule.go, menu.go, simulate.go): the
 // API builds a Graph with NewGraph from the project numbers, IVRs, ring groups, schedules,
-// the active extensions, the existing queues and a prompt lookup, before every write, and
+// the active extensions, the existing queues with their overflow destinations (QueueExits:
+// checked like any destination, errors naming "queue N"; a queue is an exit of the way-out
+// analysis, since its agents may answer) and a prompt lookup, before every write, and
 // refuses the write with the GraphValidationError (object, field, message for every
 // problem); otherwise it swaps the graph into a GraphHolder. For each call to a project
 // number the pbx calls Graph.Start and loops on Walk.Next: it plays the menu, rings the

@@ -46,11 +46,25 @@ type GraphInput struct {
 	Extensions map[string]bool          // extensions of active users (false: not active)
 	Prompts    func(ref PromptRef) bool // reports whether a prompt exists; nil: every well-formed ref exists
 	Queues     map[int64]bool           // existing queues; a queue destination to any other id is an error
-	MaxHops    int                      // destinations resolved per call before the walk is cut; 0: DefaultMaxHops
+	// QueueExits are the overflow destinations of queues (on_max_wait, on_full, on_empty),
+	// by queue id: each is validated like any other destination (errors name "queue N" and
+	// the exit's Field, "on_full.target"). A queue named here exists whether or not Queues
+	// lists it. A queue is an exit of the way-out analysis (its agents may answer), so its
+	// overflows need no way out of their own. nil: queues have no overflows.
+	QueueExits map[int64][]QueueExit
+	MaxHops    int // destinations resolved per call before the walk is cut; 0: DefaultMaxHops
+}
+
+// QueueExit is one overflow destination of a queue with its field (JSON path) in the
+// queue: "on_max_wait", "on_full", "on_empty".
+type QueueExit struct {
+	Field       string
+	Destination Destination
 }
 
 // GraphError is one problem NewGraph found. Object names the object it is in ("number
-// +48221234567", "ivr 3", "ring_group 2", "schedule 1", or "input" for GraphInput itself);
+// +48221234567", "ivr 3", "ring_group 2", "schedule 1", "queue 5" (its QueueExits), or
+// "input" for GraphInput itself);
 // Field is the JSON path inside that object ("destination.target",
 // "choices[0].destination.then.target", "hours[1].from", "open.type"); empty when the
 // problem is the object as a whole.
@@ -228,6 +242,11 @@ func newBuilder(in GraphInput) *builder {
 			b.g.queues[q] = true
 		}
 	}
+	for q := range in.QueueExits {
+		if q > 0 {
+			b.g.queues[q] = true
+		}
+	}
 	b.extList = slices.Sorted(maps.Keys(b.g.extensions))
 	return b
 }
@@ -262,6 +281,9 @@ func (b *builder) build() {
 	}
 	for i := range in.Schedules {
 		b.schedule(i)
+	}
+	for _, id := range slices.Sorted(maps.Keys(in.QueueExits)) {
+		b.queueExits(id, in.QueueExits[id])
 	}
 	b.wayOut()
 }
@@ -671,6 +693,24 @@ func (b *builder) ringGroup(i int) {
 	if keep(b.in.RingGroups, i, func(v *RingGroup) int64 { return v.ID }) {
 		b.g.ringGroups[in.ID] = rg
 	}
+}
+
+// queueExits validates the overflow destinations of queue id. A queue is an exit (its
+// agents may answer), so where its overflows lead needs no way out.
+func (b *builder) queueExits(id int64, exits []QueueExit) {
+	obj := fmt.Sprintf("queue %d", id)
+	if id <= 0 {
+		b.bad(obj, "id", "must be positive")
+		return
+	}
+	for _, x := range exits {
+		if x.Field == "" {
+			b.bad(obj, "", "an overflow destination without a field")
+			continue
+		}
+		b.dest(obj, x.Field, x.Destination, false)
+	}
+	delete(b.edges, obj)
 }
 
 // wayOut refuses destinations that can never reach an exit.

@@ -336,6 +336,29 @@ func TestNewGraphValidation(t *testing.T) {
 			v.Choices = []Choice{{Digits: "1", Destination: toIVR(7)}}
 			v.MaxRetries = dp(toIVR(1))
 		}), want: []GraphError{e("ivr 1", "choices[0].destination.target", "no ivr 7")}},
+
+		// Queue overflow destinations.
+		{name: "valid: queue overflows to an IVR, a queue named only by its exits", change: func(in *GraphInput) {
+			in.QueueExits = map[int64][]QueueExit{8: {{Field: "on_full", Destination: toIVR(1)}},
+				5: {{Field: "on_max_wait", Destination: toQueue(8)}}}
+			in.Numbers[ccMain] = toQueue(8)
+		}},
+		{name: "valid: a queue is an exit, so a queue overflowing into a menu loop back to it is fine", change: func(in *GraphInput) {
+			in.IVRs[0].Choices = []Choice{{Digits: "1", Destination: toQueue(5)}}
+			in.QueueExits = map[int64][]QueueExit{5: {{Field: "on_empty", Destination: toIVR(1)}}}
+		}},
+		{name: "queue overflow to a missing object", change: func(in *GraphInput) {
+			in.QueueExits = map[int64][]QueueExit{5: {{Field: "on_full", Destination: toIVR(9)},
+				{Field: "on_empty", Destination: Destination{Type: DestAnnouncement, Target: "77"}},
+				{Field: "on_max_wait", Destination: Destination{Type: DestBack}}}}
+		}, want: []GraphError{e("queue 5", "on_full.target", "no ivr 9"), e("queue 5", "on_empty.target", "no prompt 77"),
+			e("queue 5", "on_max_wait.type", "back is only valid as the destination of an IVR choice")}},
+		{name: "queue overflow to a queue that does not exist", change: func(in *GraphInput) {
+			in.QueueExits = map[int64][]QueueExit{5: {{Field: "on_full", Destination: toQueue(6)}}}
+		}, want: []GraphError{e("queue 5", "on_full.target", "no queue 6")}},
+		{name: "queue exits of a bad id", change: func(in *GraphInput) {
+			in.QueueExits = map[int64][]QueueExit{0: {{Field: "on_full", Destination: toHangup("")}}}
+		}, want: []GraphError{e("queue 0", "id", "must be positive")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

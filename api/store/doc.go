@@ -1,7 +1,8 @@
 // Package store keeps Centrala's configuration data in SQL: users, their SIP accounts and
 // their API tokens, trunks, numbers, outbound rules, the objects of inbound schemes (IVRs,
 // ring groups and schedules as JSON documents of the routing types; prompts' descriptions,
-// whose audio the API keeps as files) and call detail records. The admin API edits it and
+// whose audio the API keeps as files), call queues (queue.Queue with its members, a JSON
+// document like the inbound objects) and call detail records. The admin API edits it and
 // the SIP registrar reads it on every REGISTER (DB.AuthAccount, one indexed query on a
 // prepared statement).
 //
@@ -15,6 +16,6 @@
 //
 // Errors: a missing row is ErrNotFound, a unique collision a *ConflictError naming the field
 // (login, extension, agent_number, username, number, or name for trunks, IVRs, ring groups,
-// schedules and prompts). Both are matched with errors.Is/As.
+// schedules, queues and prompts). Both are matched with errors.Is/As.
 // Validation proper is the API's job; the schema's CHECK constraints are only a backstop.
 package store

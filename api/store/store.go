@@ -236,6 +236,7 @@ var uniqueFields = []struct{ column, index, field string }{
 	{"ring_groups.name", "ring_groups_name_key", "name"},
 	{"schedules.name", "schedules_name_key", "name"},
 	{"prompts.name", "prompts_name_key", "name"},
+	{"queues.name", "queues_name_key", "name"},
 }
 
 // dbErr maps driver errors to the package's: no rows to ErrNotFound, a unique violation to a

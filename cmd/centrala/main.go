@@ -169,7 +169,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 		runtime.tlsPort, _ = strconv.Atoi(tlsPort)
 	}
 	server, err := api.New(cfg.API, db, rg, bus, api.WithLogger(log), api.WithRegisterer(metrics),
-		api.WithGatherer(metrics), api.WithTrunks(runtime))
+		api.WithGatherer(metrics), api.WithTrunks(runtime), api.WithAgents(agents, cfg.Queues.NotReadyReasons))
 	if err != nil {
 		return err
 	}
