@@ -242,6 +242,7 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 	// The call's limits are free once it has ended, before its record is written.
 	c.t.release(c.users...)
 	c.users = nil
+	c.busyEnd()
 	now := c.e.now()
 	c.cdrLegA.EndedAt = &now
 	c.cdrLegA.SIPCode = code
@@ -296,6 +297,7 @@ func (c *call) cleanup() {
 		c.relay.Close()
 	}
 	c.t.release(c.users...)
+	c.busyEnd() // idempotent: end() did it unless the call ended without a record
 	if c.trunk != nil && c.trunkHeld {
 		c.t.releaseTrunk(c.trunk.ID)
 	}

@@ -614,6 +614,7 @@ func (c *call) ringGroup(n routing.Node) bool {
 			if w := c.winner; w != nil && w.userID != 0 {
 				c.t.forceReserve(w.userID)
 				c.users = append(c.users, w.userID)
+				c.busyStart(w.userID)
 			}
 			c.stage = false
 			c.talk()

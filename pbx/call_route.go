@@ -94,6 +94,7 @@ func (c *call) holdUsers(callee int64) bool {
 			return false
 		}
 		c.users = append(c.users, c.caller.UserID)
+		c.busyStart(c.caller.UserID)
 	}
 	if callee != 0 && callee != c.caller.UserID {
 		if !c.t.reserve(callee) {
@@ -102,6 +103,7 @@ func (c *call) holdUsers(callee int64) bool {
 			return false
 		}
 		c.users = append(c.users, callee)
+		c.busyStart(callee)
 	}
 	return true
 }

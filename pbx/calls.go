@@ -160,14 +160,15 @@ type callTable struct {
 	media *media.Manager
 	rec   Recorder
 
-	mu       sync.Mutex
-	byID     map[string]*call
-	perUser  map[int64]int
-	perTrunk map[int64]int
-	rr       map[int64]int             // ring group id -> index of the member rung last
-	onTrunk  func(id int64, inUse int) // metrics
-	wg       sync.WaitGroup
-	closing  bool
+	mu        sync.Mutex
+	byID      map[string]*call
+	perUser   map[int64]int
+	perTrunk  map[int64]int
+	rr        map[int64]int             // ring group id -> index of the member rung last
+	busyCalls map[string][]int64        // call id -> users reported busy (WithBusy), renewed
+	onTrunk   func(id int64, inUse int) // metrics
+	wg        sync.WaitGroup
+	closing   bool
 }
 
 func (t *callTable) add(callID string, c *call) {

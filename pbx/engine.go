@@ -54,6 +54,7 @@ type Engine struct {
 	graph    Graphs          // inbound schemes (WithInbound); nil: extension and hang-up only
 	prompts  Prompts
 	agents   Agents // feature codes (WithAgents); nil: off
+	busy     Busy   // who is on a call, for queues (WithBusy); nil: off
 	features FeatureCodes
 	client   *sipgo.Client // client transactions of the call engine
 	routes   routeCache
@@ -241,6 +242,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	serve(func() error { return e.srv.ServeTCP(e.tcp) })
 	if e.tlsL != nil {
 		serve(func() error { return e.srv.ServeTLS(e.tlsL) })
+	}
+	if e.calls != nil && e.busy != nil {
+		g.Go(func() error { e.renewBusy(gctx); return nil })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

@@ -151,7 +151,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics),
 		pbx.WithCalls(cfg.Calls, plan, mm, recorder), pbx.WithInbound(graphs, prompts),
 		pbx.WithAgents(agentFeatures{db: db, st: agents, reasons: cfg.Queues.NotReadyReasons, bus: bus, now: time.Now},
-			cfg.Queues.FeatureCodes))
+			cfg.Queues.FeatureCodes), pbx.WithBusy(agents))
 	if err != nil {
 		return err
 	}
