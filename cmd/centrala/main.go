@@ -198,6 +198,10 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	}
 	g.Go(func() error { return rg.Run(gctx) })
 	g.Go(func() error { return server.Run(gctx) })
+	g.Go(func() error {
+		idleSweeper{db: db, st: agents, bus: bus, log: log, now: time.Now}.run(gctx, 15*time.Second)
+		return nil
+	})
 	log.Info("centrala started", "sip_udp", engine.UDPAddr(), "sip_tcp", engine.TCPAddr(),
 		"sip_tls", engine.TLSAddr(), "http", cfg.API.Addr, "data_dir", cfg.DataDir, "redis", cfg.RedisURL != "")
 	err = g.Wait()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/centrala/centrala/api/store"
@@ -80,5 +82,75 @@ func (a agentFeatures) Feature(ctx context.Context, userID int64, action string,
 		return err
 	}
 	a.bus.Publish(event.Event{Type: "agent.state", Time: now, Data: ag})
+	return nil
+}
+
+// idleSweeper logs out agents idle for longer than their user's idle_timeout (available or
+// not_ready without queue work or a state change, and not on a call). Every node runs it;
+// the store's compare-and-set makes the logout happen once.
+type idleSweeper struct {
+	db  *store.DB
+	st  queue.Store
+	bus *event.Bus
+	log *slog.Logger
+	now func() time.Time
+}
+
+// run sweeps every interval until ctx ends.
+func (s idleSweeper) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("idle agents sweep", "error", err)
+			}
+		}
+	}
+}
+
+// errNotIdle stops an Update whose agent stopped being idle meanwhile.
+var errNotIdle = errors.New("agent no longer idle")
+
+// sweep logs out the agents idle too long now.
+func (s idleSweeper) sweep(ctx context.Context) error {
+	users, err := s.db.ListUsers(ctx, false)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, u := range users {
+		if !u.IsAgent || u.IdleTimeout <= 0 {
+			continue
+		}
+		limit := time.Duration(u.IdleTimeout) * time.Second
+		a, err := s.st.Agent(ctx, u.ID, now)
+		if err != nil {
+			return err
+		}
+		if a.Idle(now) < limit {
+			continue
+		}
+		if busy, err := s.st.Busy(ctx, u.ID, now); err != nil || busy {
+			continue
+		}
+		a, err = s.st.Update(ctx, u.ID, now, func(a queue.Agent) (queue.Agent, error) {
+			if a.Idle(now) < limit {
+				return a, errNotIdle
+			}
+			return a.IdleTimeout(now)
+		})
+		if errors.Is(err, errNotIdle) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.log.Info("agent logged out after idle_timeout", "user_id", u.ID, "idle_timeout", limit)
+		s.bus.Publish(event.Event{Type: "agent.state", Time: now, Data: a})
+	}
 	return nil
 }

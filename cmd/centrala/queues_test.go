@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/centrala/centrala/api/store"
+	"github.com/centrala/centrala/pbx/event"
+	"github.com/centrala/centrala/queue"
+	"github.com/centrala/centrala/queue/memstore"
+)
+
+// TestIdleSweeper: an agent with idle_timeout 60 s who logged in and did nothing is logged
+// out by the sweep after 60 s, not before; an agent on a call is left alone.
+func TestIdleSweeper(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk := func(login, ext string) int64 {
+		u, err := db.CreateUser(ctx, store.User{Login: login, Role: "agent", FirstName: "A", LastName: login,
+			Extension: ext, IsAgent: true, IdleTimeout: 60}, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.ID
+	}
+	idle, talking := mk("idle", "301"), mk("talking", "302")
+	st := memstore.New()
+	t0 := time.Now()
+	for _, id := range []int64{idle, talking} {
+		if _, err := st.Update(ctx, id, t0, func(a queue.Agent) (queue.Agent, error) { return a.Login(t0) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CallStarted(ctx, talking, "direct-call", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	s := idleSweeper{db: db, st: st, bus: event.NewBus(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now: func() time.Time { return now }}
+	state := func(id int64) queue.State {
+		a, err := st.Agent(ctx, id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.State
+	}
+	now = t0.Add(59 * time.Second)
+	if err := s.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(idle); got != queue.Available {
+		t.Fatalf("after 59 s: %s", got)
+	}
+	now = t0.Add(61 * time.Second)
+	if err := s.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(idle); got != queue.LoggedOut {
+		t.Fatalf("after 61 s: %s, want logged_out", got)
+	}
+	if got := state(talking); got != queue.Available {
+		t.Fatalf("the agent on a call: %s, want left available", got)
+	}
+}
