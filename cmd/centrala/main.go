@@ -145,6 +145,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	metrics.MustRegister(queueCollector{db: db, st: agents, log: log, now: time.Now})
 	// The inbound graph and the prompt files belong to the API server, made below.
 	graphs := &serverGraphs{}
 	prompts := newPromptCache(int64(cfg.Prompts.CacheMB) << 20)
