@@ -55,6 +55,20 @@ func (s *server) lastCDR() cdrJSON {
 	}
 }
 
+// waitMetric waits until a sample of /metrics reads want (counters and gauges are updated
+// just after the call record the test waited for) and returns what it read last.
+func (s *server) waitMetric(series string, want float64) float64 {
+	s.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := s.metric(series)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // metric reads one sample of /metrics (0 when absent).
 func (s *server) metric(series string) float64 {
 	s.t.Helper()
@@ -136,7 +150,7 @@ func TestSIPpInternalCallE2E(t *testing.T) {
 	if err != nil || !strings.Contains(csv, ",internal,201,202,") {
 		t.Fatalf("csv %v:\n%s", err, csv)
 	}
-	if s.metric(`centrala_calls_total{direction="internal",disposition="answered"}`) != 1 {
+	if s.waitMetric(`centrala_calls_total{direction="internal",disposition="answered"}`, 1) != 1 {
 		t.Fatal("calls_total not counted")
 	}
 
@@ -263,7 +277,7 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 		rec.UserID == nil || *rec.UserID != uid || *rec.Disposition != "answered" || rec.CLIP == nil || *rec.CLIP != "+48601234567" {
 		t.Fatalf("inbound record %+v", rec)
 	}
-	if n := s.metric(`centrala_trunk_channels_in_use{trunk_id="` + strconv.FormatInt(tr.ID, 10) + `"}`); n != 0 {
+	if n := s.waitMetric(`centrala_trunk_channels_in_use{trunk_id="`+strconv.FormatInt(tr.ID, 10)+`"}`, 0); n != 0 {
 		t.Fatalf("channels in use after the calls: %v", n)
 	}
 

@@ -106,7 +106,7 @@ func TestSIPpIVRE2E(t *testing.T) {
 		fmt.Sprintf(`centrala_ivr_choices_total{choice="2",ivr_id="%d"}`, sales.ID): 1,
 		`centrala_calls_total{direction="inbound",disposition="answered"}`:          1,
 	} {
-		if got := s.metric(series); got != want {
+		if got := s.waitMetric(series, want); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
