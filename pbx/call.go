@@ -564,10 +564,8 @@ func (c *call) ring() bool {
 			}
 		case <-c.dtmf: // keys pressed while ringing mean nothing
 		case leg := <-timeout:
-			c.log.Warn("call: no RTP while ringing", "leg", leg.String())
 			c.cancelBranches(nil)
-			c.byeCaller()
-			c.end(cdr.Answered, 200, "RTP timeout", cdr.BySystem)
+			c.callerSilent(leg)
 			return false
 		case <-timer.C:
 			c.cancelBranches(nil)

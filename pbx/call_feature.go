@@ -134,16 +134,8 @@ func (c *call) feature(dialled, action string, reason int) {
 	} else {
 		c.log.Info("call: feature", "action", action, "reason", reason)
 	}
-	if c.e.prompts != nil && c.play(prompt) {
-		for {
-			ev, _ := c.await(nil)
-			if ev == evEnded {
-				return
-			}
-			if ev == evPlayed {
-				break
-			}
-		}
+	if c.e.prompts != nil && !c.playToEnd(prompt) {
+		return
 	}
 	c.byeCaller()
 	c.end(cdr.Answered, 200, why, cdr.BySystem)

@@ -147,17 +147,8 @@ func (c *call) runNode(n routing.Node) bool {
 			return false
 		}
 		for _, ref := range n.Prompts {
-			if !c.play(ref) {
-				continue
-			}
-			for {
-				ev, _ := c.await(nil)
-				if ev == evEnded {
-					return false
-				}
-				if ev == evPlayed {
-					break
-				}
+			if !c.playToEnd(ref) {
+				return false
 			}
 		}
 		c.walk.Done()
@@ -291,13 +282,7 @@ func (c *call) await(timer <-chan time.Time) (int, byte) {
 			case *inRequest:
 				c.ownRequest(m)
 			case branchResponse: // a branch of an earlier stage answering late
-				if m.res.StatusCode >= 200 {
-					m.b.done = true
-					if m.res.StatusCode < 300 {
-						c.ackBranch(m.b, m.res)
-						c.byeBranch(m.b)
-					}
-				}
+				c.lateBranchResponse(m)
 			case callerCancelled:
 				c.finalCode = 487
 				c.end(cdr.Cancelled, 487, "Request Terminated", cdr.ByCaller)
@@ -313,9 +298,7 @@ func (c *call) await(timer <-chan time.Time) (int, byte) {
 		case <-timer:
 			return evTimer, 0
 		case leg := <-timeout:
-			c.log.Warn("call: no RTP", "leg", leg.String())
-			c.byeCaller()
-			c.end(cdr.Answered, 200, "RTP timeout", cdr.BySystem)
+			c.callerSilent(leg)
 		case <-retrans:
 			if time.Now().After(c.okGiveUp) {
 				c.log.Warn("call: caller never acknowledged the answer")
@@ -711,4 +694,41 @@ func (c *call) forward(n routing.Node) bool {
 		c.talk()
 	}
 	return false
+}
+
+// lateBranchResponse handles the final response of a branch that no longer matters (an
+// earlier stage, a device that lost the race): a cancelled branch's 487 is ACKed by its
+// transaction; a late 200 is ACKed and hung up.
+func (c *call) lateBranchResponse(m branchResponse) {
+	if m.res.StatusCode < 200 {
+		return
+	}
+	m.b.done = true
+	if m.res.StatusCode < 300 {
+		c.ackBranch(m.b, m.res)
+		c.byeBranch(m.b)
+	}
+}
+
+// callerSilent hangs up a caller we answered whose RTP stopped (no callee yet).
+func (c *call) callerSilent(leg media.Leg) {
+	c.log.Warn("call: no RTP", "leg", leg.String())
+	c.byeCaller()
+	c.end(cdr.Answered, 200, "RTP timeout", cdr.BySystem)
+}
+
+// playToEnd plays a prompt to the caller and waits for its end, answering the caller's
+// requests meanwhile; false when the call ended. A prompt that cannot be played is skipped.
+func (c *call) playToEnd(ref string) bool {
+	if !c.play(ref) {
+		return true
+	}
+	for {
+		switch ev, _ := c.await(nil); ev {
+		case evEnded:
+			return false
+		case evPlayed:
+			return true
+		}
+	}
 }

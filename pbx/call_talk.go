@@ -40,12 +40,8 @@ func (c *call) talk() {
 				}
 				c.inDialog(m)
 			case branchResponse:
-				if m.b != c.winner && m.res.StatusCode >= 200 {
-					m.b.done = true // a cancelled branch's 487 (its transaction ACKed it)
-					if m.res.StatusCode < 300 {
-						c.ackBranch(m.b, m.res)
-						c.byeBranch(m.b)
-					}
+				if m.b != c.winner {
+					c.lateBranchResponse(m)
 				}
 			case reinviteResponse:
 				c.onReinviteResponse(m)
