@@ -120,6 +120,35 @@ type Record struct {
 	// IVR choices, ring group members tried), a JSON array of steps (routing.Hop); [] for
 	// other calls.
 	Path json.RawMessage `json:"path"`
+	// Queues are the call's stays in call queues, in the order it joined them (a queue's
+	// overflow may lead to another queue); [] for calls that reached no queue.
+	Queues []QueueStay `json:"queues"`
+}
+
+// QueueStay is one stay of a call in a call queue: when it joined and left, how it left
+// (Exit: one of queue.Exits, "answered", "abandoned", "timeout", "full", "empty"), who
+// answered, and every offer made to an agent for it.
+type QueueStay struct {
+	QueueID    int64        `json:"queue_id"`
+	Priority   int          `json:"priority"`
+	JoinedAt   time.Time    `json:"joined_at"`
+	LeftAt     time.Time    `json:"left_at"`
+	WaitMS     int64        `json:"wait_ms"`     // LeftAt - JoinedAt: for answered calls, the speed of answer
+	Exit       string       `json:"exit"`        // answered, abandoned, timeout, full, empty
+	AnsweredBy *int64       `json:"answered_by"` // the agent's user id; nil unless answered
+	TalkMS     int64        `json:"talk_ms"`     // answered: the time connected to the agent
+	WrapUpMS   int64        `json:"wrap_up_ms"`  // answered: the after-call work the agent was given
+	Offers     []QueueOffer `json:"offers"`      // in the order made; never nil from the store
+}
+
+// QueueOffer is one offer of a queued call to an agent: when, how long the agent's devices
+// rang, and how it ended (Outcome: one of queue.Outcomes, "answered", "no_answer",
+// "rejected", "failed", "cancelled", "lease_expired").
+type QueueOffer struct {
+	UserID    int64     `json:"user_id"`
+	OfferedAt time.Time `json:"offered_at"`
+	RingMS    int64     `json:"ring_ms"`
+	Outcome   string    `json:"outcome"`
 }
 
 // Live reports whether the call has not ended yet.
@@ -166,6 +195,7 @@ type End struct {
 	Legs        []Leg           // legs to write with the end: added (ID 0) or replaced
 	Path        json.RawMessage // the inbound path, a JSON array; nil keeps the record's
 	UserID      *int64          // inbound: the user who answered; nil keeps the record's
+	Queues      []QueueStay     // the call's queue stays, written with the end
 }
 
 // Errors. A write that breaks an invariant wraps ErrInvalid; a change to a record that has
