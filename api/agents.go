@@ -54,19 +54,26 @@ func (s *Server) getAgentState(w http.ResponseWriter, r *http.Request) error {
 	if s.agents == nil {
 		return errNoAgents
 	}
-	id, err := pathInt(r, "user_id")
+	id, err := s.pathUser(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if _, err := s.store.GetUser(ctx, id); err != nil {
-		return err
-	}
 	a, err := s.agents.Agent(ctx, id, s.now())
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, a)
+}
+
+// pathUser reads {user_id} of an existing user (404 otherwise).
+func (s *Server) pathUser(r *http.Request) (int64, error) {
+	id, err := pathInt(r, "user_id")
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.store.GetUser(r.Context(), id)
+	return id, err
 }
 
 func (s *Server) putAgentState(w http.ResponseWriter, r *http.Request) error {
@@ -141,8 +148,9 @@ type queueStatus struct {
 	LongestWait queue.Millis    `json:"longest_wait_ms"`
 	Agents      []memberStatus  `json:"agents"`
 	Census      queue.Census    `json:"census"`
-	// ServiceLevel is today's service level (0 to 1); null until call records for queues
-	// exist.
+	// ServiceLevel is today's service level in percent (0 to 100, two decimals: see
+	// queue.QueueStats) of the calls that joined the queue since the start of the UTC day;
+	// null when none counts.
 	ServiceLevel *float64 `json:"service_level"`
 }
 
@@ -185,6 +193,9 @@ func (s *Server) queueStatus(w http.ResponseWriter, r *http.Request) error {
 		out.Agents = append(out.Agents, ms)
 	}
 	out.Census = q.Census(now, look)
+	if out.ServiceLevel, err = ServiceLevelToday(ctx, s.stats, q.Queue, now); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -224,4 +235,62 @@ func (s *Server) presence(ctx context.Context, members []queue.Member, now time.
 		out[id] = p
 	}
 	return out, nil
+}
+
+// priorityRequest is the body of PUT /api/v1/queues/{id}/waiting/{call_id}.
+type priorityRequest struct {
+	Priority *int `json:"priority"`
+}
+
+// EventQueuePriority is published after a waiting caller's priority changed; its data is
+// {queue_id, call_id, priority, by}.
+const EventQueuePriority = "queue.priority"
+
+// setCallerPriority changes the priority of a caller waiting in a queue: it moves ahead of
+// every caller of a lower priority at the next dispatch.
+func (s *Server) setCallerPriority(w http.ResponseWriter, r *http.Request) error {
+	if s.agents == nil {
+		return errNoAgents
+	}
+	var in priorityRequest
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	var f fieldErrors
+	switch {
+	case in.Priority == nil:
+		f.add("priority", "required")
+	case *in.Priority < queue.MinPriority || *in.Priority > queue.MaxPriority:
+		f.add("priority", "must be between %d and %d", queue.MinPriority, queue.MaxPriority)
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	q, err := fromPath(r, s.store.GetQueue)
+	if err != nil {
+		return err
+	}
+	callID := r.PathValue("call_id")
+	ctx := r.Context()
+	if err := s.agents.SetPriority(ctx, q.ID, callID, *in.Priority); errors.Is(err, queue.ErrNotWaiting) {
+		return errorf(http.StatusNotFound, fmt.Sprintf("call %q is not waiting in queue %d", callID, q.ID))
+	} else if err != nil {
+		return err
+	}
+	callers, err := s.agents.Waiting(ctx, q.ID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for i, c := range callers {
+		if c.CallID == callID {
+			by := principalFrom(ctx).user.ID
+			s.bus.Publish(event.Event{Type: EventQueuePriority, Time: now, CallID: callID,
+				Data: map[string]any{"queue_id": q.ID, "call_id": callID, "priority": c.Priority, "by": by}})
+			s.log.Info("queue caller priority changed", "queue_id", q.ID, "call_id", callID, "priority", c.Priority, "by", by)
+			return writeJSON(w, http.StatusOK, waitingCaller{CallID: c.CallID, Position: i + 1, Priority: c.Priority,
+				JoinedAt: c.JoinedAt, Wait: queue.Millis(max(now.Sub(c.JoinedAt), 0) / time.Millisecond)})
+		}
+	}
+	return errorf(http.StatusNotFound, fmt.Sprintf("call %q is not waiting in queue %d", callID, q.ID))
 }

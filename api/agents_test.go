@@ -245,3 +245,48 @@ func withoutSince(m memberStatus) memberStatus {
 	m.Since, m.InState = nil, 0
 	return m
 }
+
+func TestQueueCallerPriority(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	e := newEnv(t, withAgents(st))
+	anna, annaTok := e.userWithToken("anna", "201", "agent")
+	_, supTok := e.userWithToken("sup", "204", "supervisor")
+	id := e.createObject("/api/v1/queues", validQueue("support", anna.ID))
+	ctx := t.Context()
+	now := time.Now()
+	require.NoError(t, st.Join(ctx, queue.Caller{CallID: "c1", QueueID: id, JoinedAt: now.Add(-30 * time.Second), Node: "n"}))
+	require.NoError(t, st.Join(ctx, queue.Caller{CallID: "c2", QueueID: id, JoinedAt: now.Add(-5 * time.Second), Node: "n"}))
+	events := e.srv.bus.Subscribe(8, func(ev event.Event) bool { return ev.Type == EventQueuePriority })
+	defer events.Close()
+
+	path := fmt.Sprintf("/api/v1/queues/%d/waiting/c2", id)
+	res := e.do("PUT", path, supTok, map[string]any{"priority": 20})
+	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	var c waitingCaller
+	res.decode(t, &c)
+	require.Equal(t, "c2", c.CallID)
+	require.Equal(t, 1, c.Position, "ahead of the caller who waited longer")
+	require.Equal(t, 20, c.Priority)
+	ev := <-events.C
+	require.Equal(t, "c2", ev.CallID)
+	callers, err := st.Waiting(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []string{"c2", "c1"}, []string{callers[0].CallID, callers[1].CallID})
+
+	for _, tc := range []struct {
+		body  any
+		field string
+	}{
+		{map[string]any{"priority": 101}, "priority"},
+		{map[string]any{"priority": -1}, "priority"},
+		{map[string]any{}, "priority"},
+	} {
+		res := e.do("PUT", path, supTok, tc.body, specInvalid)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "body: %s", res.body)
+		require.Contains(t, string(res.body), `"field":"`+tc.field+`"`)
+	}
+	require.Equal(t, http.StatusNotFound, e.do("PUT", fmt.Sprintf("/api/v1/queues/%d/waiting/gone", id), supTok, map[string]any{"priority": 5}).status)
+	require.Equal(t, http.StatusNotFound, e.do("PUT", "/api/v1/queues/999/waiting/c2", supTok, map[string]any{"priority": 5}).status)
+	require.Equal(t, http.StatusForbidden, e.do("PUT", path, annaTok, map[string]any{"priority": 5}).status)
+}

@@ -30,9 +30,10 @@ type route struct {
 //	admin       everything
 //	supervisor  reads users, SIP accounts, registrations, the event stream, CDRs, trunks, numbers,
 //	            outbound rules, IVRs, ring groups, schedules and prompts; explains outbound
-//	            routing and simulates inbound calls; reads queues, their members and status;
-//	            reads and sets any agent's state
-//	agent       GET /api/v1/me, their own password, and their own agent state
+//	            routing and simulates inbound calls; reads queues, their members, status and
+//	            statistics; changes the priority of a waiting caller; reads and sets any
+//	            agent's state, reads any agent's statistics
+//	agent       GET /api/v1/me, their own password, their own agent state and statistics
 func (s *Server) routes() []route {
 	ivrs, groups, schedules, queues := s.ivrs(), s.ringGroups(), s.schedules(), s.queues()
 	return []route{
@@ -110,6 +111,8 @@ func (s *Server) routes() []route {
 		{"PUT /api/v1/queues/{id}", admin, queues.putOne},
 		{"DELETE /api/v1/queues/{id}", admin, queues.deleteOne},
 		{"GET /api/v1/queues/{id}/status", reader, s.queueStatus},
+		{"GET /api/v1/queues/{id}/stats", reader, s.queueStats},
+		{"PUT /api/v1/queues/{id}/waiting/{call_id}", reader, s.setCallerPriority},
 		{"GET /api/v1/queues/{id}/members", reader, s.listMembers},
 		{"POST /api/v1/queues/{id}/members", admin, s.addMember},
 		{"PUT /api/v1/queues/{id}/members/{user_id}", admin, s.putMember},
@@ -117,6 +120,7 @@ func (s *Server) routes() []route {
 
 		{"GET /api/v1/agents/{user_id}/state", agentSelf, s.getAgentState},
 		{"PUT /api/v1/agents/{user_id}/state", agentSelf, s.putAgentState},
+		{"GET /api/v1/agents/{user_id}/stats", agentSelf, s.agentStats},
 
 		{"GET /api/v1/prompts", reader, s.listPrompts},
 		{"POST /api/v1/prompts", admin, s.createPrompt},

@@ -117,6 +117,7 @@ type Server struct {
 	store      Store
 	reg        Registrar
 	cdrs       CDRs          // call detail records (WithCDRs, or the Store)
+	stats      Stats         // queue stays, offers and the agent state log (the Store)
 	trunks     Trunks        // running trunks (WithTrunks); nil: none
 	agents     queue.Store   // agent state, waiting callers (WithAgents); nil: the agent routes answer 503
 	reasons    queue.Reasons // the not_ready reason catalogue (WithAgents)
@@ -208,6 +209,11 @@ func New(cfg Config, st Store, reg Registrar, bus *event.Bus, opts ...Option) (*
 		}
 		s.cdrs = c
 	}
+	stats, ok := st.(Stats)
+	if !ok {
+		return nil, errors.New("api: the store does not keep queue statistics")
+	}
+	s.stats = stats
 	if s.metricsReg == nil {
 		s.metricsReg = prometheus.NewRegistry()
 	}

@@ -2,21 +2,24 @@ package cdr
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// CSVHeader is the header row of the CSV export: the fields of Record without the legs.
+// CSVHeader is the header row of the CSV export: the fields of Record without the legs
+// (the queue stays are one cell of JSON, as the path is).
 var CSVHeader = []string{"id", "started_at", "answered_at", "ended_at", "duration_s", "billsec_s",
 	"direction", "caller", "callee", "did", "clip", "trunk_id", "user_id", "disposition",
-	"sip_code", "sip_reason", "hangup_by", "call_id", "path"}
+	"sip_code", "sip_reason", "hangup_by", "call_id", "path", "queues"}
 
 // WriteCSV writes the records as CSV (RFC 4180: comma separated, CRLF line ends, quoted
-// where needed) under a header row, one row per record; legs are left out. Times are RFC
-// 3339 in UTC to the second; a null (an unanswered call's answered_at, a withheld clip, a
-// live call's disposition) is an empty cell.
+// where needed) under a header row, one row per record; legs are left out, the path and the
+// queue stays are compact JSON (empty for none). Times are RFC 3339 in UTC to the second; a
+// null (an unanswered call's answered_at, a withheld clip, a live call's disposition) is an
+// empty cell.
 //
 // Text that reaches the file from the network (numbers, SIP reasons, Call-IDs) could start
 // a spreadsheet formula: a cell beginning with =, @, a tab or a carriage return, or with + or
@@ -56,7 +59,7 @@ func (c *CSVWriter) Write(recs ...Record) error {
 			strconv.FormatInt(r.BillsecS, 10), string(r.Direction), cell(r.Caller), cell(r.Callee),
 			cell(r.DID), csvString(r.CLIP), csvInt(r.TrunkID), csvInt(r.UserID),
 			string(r.Disposition), strconv.Itoa(r.SIPCode), cell(r.SIPReason), string(r.HangupBy),
-			cell(r.CallID), csvPath(r.Path))
+			cell(r.CallID), csvPath(r.Path), csvQueues(r.Queues))
 		if err := c.w.Write(c.row); err != nil {
 			return err
 		}
@@ -116,6 +119,18 @@ func cell(s string) string {
 		}
 	}
 	return s
+}
+
+// csvQueues is the queue stays as compact JSON, as the API answers them; empty for none.
+func csvQueues(qs []QueueStay) string {
+	if len(qs) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(qs)
+	if err != nil { // not reached: plain values
+		return ""
+	}
+	return string(b) // JSON starts with '[': never a formula
 }
 
 // csvPath is the inbound path as compact JSON; empty for none.

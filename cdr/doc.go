@@ -38,6 +38,9 @@
 //   - A record closed by Recover ends at the restart, so its durations include the downtime:
 //     when a crashed call really ended is not known (a periodic heartbeat could bound it).
 //   - No Config struct: the only knob, the node name, comes from cmd through WithNode.
+//   - Queue stays (Record.Queues) keep exits and outcomes as strings; End checks them
+//     against queue.Exits and queue.Outcomes (package queue is pure logic that imports only
+//     routing, so the lists are not copied here).
 //   - CSV cells that a spreadsheet would run as a formula get a leading apostrophe; phone
 //     numbers such as +48221234567 do not (see WriteCSV).
 package cdr

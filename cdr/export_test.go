@@ -66,7 +66,12 @@ func TestRecordJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.rec.Answer(ctx, id, answer))
 	end := answer.Add(94*time.Second + 500*time.Millisecond)
-	require.NoError(t, r.rec.End(ctx, id, cdr.End{At: end, Disposition: cdr.Answered, SIPCode: 200, SIPReason: "OK", HangupBy: cdr.ByCaller}))
+	joined := start.Add(2 * time.Second)
+	stays := []cdr.QueueStay{{QueueID: 3, Priority: 5, JoinedAt: joined, LeftAt: answer, WaitMS: answer.Sub(joined).Milliseconds(),
+		Exit: "answered", AnsweredBy: ptr(int64(2)), TalkMS: end.Sub(answer).Milliseconds(), WrapUpMS: 10000,
+		Offers: []cdr.QueueOffer{{UserID: 2, OfferedAt: start.Add(40 * time.Millisecond), RingMS: 6080, Outcome: "answered"}}}}
+	require.NoError(t, r.rec.End(ctx, id, cdr.End{At: end, Disposition: cdr.Answered, SIPCode: 200, SIPReason: "OK",
+		HangupBy: cdr.ByCaller, Queues: stays}))
 
 	rec := r.get(id)
 	raw, err = json.MarshalIndent(rec, "", "  ")
@@ -94,7 +99,10 @@ func csvRecords() []cdr.Record {
 			TrunkID: ptr(int64(1)), UserID: ptr(int64(2)), Disposition: cdr.Answered, SIPCode: 200,
 			SIPReason: "OK", HangupBy: cdr.ByCaller, CallID: "8f2e6a10@203.0.113.10",
 			Legs: []cdr.Leg{{ID: 1, Kind: cdr.LegCaller}},
-			Path: json.RawMessage(`[{"type":"number","target":"+48225550100"},{"type":"ivr","target":"1","branch":"choice","digits":"1"}]`)},
+			Path: json.RawMessage(`[{"type":"number","target":"+48225550100"},{"type":"ivr","target":"1","branch":"choice","digits":"1"}]`),
+			Queues: []cdr.QueueStay{{QueueID: 3, JoinedAt: *at("2025-03-10T09:00:02.250Z"), LeftAt: *at("2025-03-10T09:00:06.370Z"),
+				WaitMS: 4120, Exit: "answered", AnsweredBy: ptr(int64(2)), TalkMS: 94500, WrapUpMS: 10000,
+				Offers: []cdr.QueueOffer{{UserID: 2, OfferedAt: *at("2025-03-10T09:00:02.300Z"), RingMS: 4070, Outcome: "answered"}}}}},
 		// Live, withheld number: empty cells for the nulls.
 		{ID: 2, StartedAt: *at("2025-03-10T08:59:00+01:00"), Direction: cdr.Outbound, Caller: "202",
 			Callee: "0048221234567", TrunkID: ptr(int64(2)), UserID: ptr(int64(3)), CallID: "a,b@pbx"},
@@ -129,6 +137,10 @@ func TestWriteCSV(t *testing.T) {
 	require.Equal(t, "+48600100200", rows[1][col("caller")], "phone numbers are left alone")
 	require.JSONEq(t, string(csvRecords()[0].Path), rows[1][col("path")], "the inbound path as JSON")
 	require.Empty(t, rows[2][col("path")], "no path: empty cell")
+	queues, err := json.Marshal(csvRecords()[0].Queues)
+	require.NoError(t, err)
+	require.Equal(t, string(queues), rows[1][col("queues")], "the queue stays as compact JSON")
+	require.Empty(t, rows[2][col("queues")], "no queue stays: empty cell")
 	require.Equal(t, "2025-03-10T07:59:00Z", rows[2][col("started_at")], "UTC")
 	for _, c := range []string{"answered_at", "ended_at", "clip", "disposition", "hangup_by"} {
 		require.Empty(t, rows[2][col(c)], c)

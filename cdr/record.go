@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/centrala/centrala/queue"
 )
 
 // Direction of a call, seen from the PBX.
@@ -235,7 +237,42 @@ func (e End) validate() error {
 	case e.SIPCode != 0 && (e.SIPCode < 100 || e.SIPCode > 699):
 		return fmt.Errorf("%w: sip code %d", ErrInvalid, e.SIPCode)
 	}
+	for i, q := range e.Queues {
+		if err := q.validate(); err != nil {
+			return fmt.Errorf("queues[%d]: %w", i, err)
+		}
+	}
 	return validLegs(e.Legs)
+}
+
+func (q QueueStay) validate() error {
+	switch {
+	case q.QueueID <= 0:
+		return fmt.Errorf("%w: queue_id %d", ErrInvalid, q.QueueID)
+	case !slices.Contains(queue.Exits, queue.Exit(q.Exit)):
+		return fmt.Errorf("%w: exit %q", ErrInvalid, q.Exit)
+	case q.JoinedAt.IsZero() || q.LeftAt.IsZero():
+		return fmt.Errorf("%w: joined_at or left_at is zero", ErrInvalid)
+	case q.LeftAt.Before(q.JoinedAt):
+		return fmt.Errorf("%w: left_at %s before joined_at %s", ErrInvalid, q.LeftAt, q.JoinedAt)
+	case q.AnsweredBy != nil && *q.AnsweredBy <= 0:
+		return fmt.Errorf("%w: answered_by %d", ErrInvalid, *q.AnsweredBy)
+	case q.WaitMS < 0 || q.TalkMS < 0 || q.WrapUpMS < 0:
+		return fmt.Errorf("%w: negative duration", ErrInvalid)
+	}
+	for i, o := range q.Offers {
+		switch {
+		case o.UserID <= 0:
+			return fmt.Errorf("%w: offers[%d]: user_id %d", ErrInvalid, i, o.UserID)
+		case !slices.Contains(queue.Outcomes, queue.Outcome(o.Outcome)):
+			return fmt.Errorf("%w: offers[%d]: outcome %q", ErrInvalid, i, o.Outcome)
+		case o.OfferedAt.IsZero():
+			return fmt.Errorf("%w: offers[%d]: offered_at is zero", ErrInvalid, i)
+		case o.RingMS < 0:
+			return fmt.Errorf("%w: offers[%d]: ring_ms %d", ErrInvalid, i, o.RingMS)
+		}
+	}
+	return nil
 }
 
 func (l Leg) validate() error {

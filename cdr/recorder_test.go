@@ -14,6 +14,7 @@ import (
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx/event"
+	"github.com/centrala/centrala/queue"
 )
 
 // The SQL store is what the call engine records through.
@@ -280,6 +281,26 @@ func TestRecorderRefusesInvalid(t *testing.T) {
 	} {
 		require.ErrorIs(t, r.rec.End(ctx, id, e), cdr.ErrInvalid, name)
 	}
+	stay := func(f func(*cdr.QueueStay)) cdr.End {
+		s := cdr.QueueStay{QueueID: 1, JoinedAt: t0, LeftAt: t0.Add(time.Second), Exit: "answered",
+			AnsweredBy: ptr(int64(2)), Offers: []cdr.QueueOffer{{UserID: 2, OfferedAt: t0, Outcome: "answered"}}}
+		f(&s)
+		return cdr.End{At: t0, Disposition: cdr.Answered, HangupBy: cdr.ByCaller, Queues: []cdr.QueueStay{s}}
+	}
+	for name, e := range map[string]cdr.End{
+		"queue id":         stay(func(s *cdr.QueueStay) { s.QueueID = 0 }),
+		"exit":             stay(func(s *cdr.QueueStay) { s.Exit = "lost" }),
+		"no exit":          stay(func(s *cdr.QueueStay) { s.Exit = "" }),
+		"left before join": stay(func(s *cdr.QueueStay) { s.LeftAt = t0.Add(-time.Millisecond) }),
+		"no join time":     stay(func(s *cdr.QueueStay) { s.JoinedAt = time.Time{} }),
+		"answered_by":      stay(func(s *cdr.QueueStay) { s.AnsweredBy = ptr(int64(0)) }),
+		"negative talk":    stay(func(s *cdr.QueueStay) { s.TalkMS = -1 }),
+		"offer user":       stay(func(s *cdr.QueueStay) { s.Offers[0].UserID = 0 }),
+		"offer outcome":    stay(func(s *cdr.QueueStay) { s.Offers[0].Outcome = "missed" }),
+		"offer time":       stay(func(s *cdr.QueueStay) { s.Offers[0].OfferedAt = time.Time{} }),
+	} {
+		require.ErrorIs(t, r.rec.End(ctx, id, e), cdr.ErrInvalid, name)
+	}
 	require.ErrorIs(t, r.rec.Answer(ctx, id, time.Time{}), cdr.ErrInvalid)
 	require.True(t, r.get(id).Live())
 	require.Equal(t, 1, r.rec.Active())
@@ -290,6 +311,31 @@ func TestRecorderRefusesInvalid(t *testing.T) {
 	require.Error(t, err)
 	_, err = cdr.NewRecorder(r.db, r.bus, r.reg) // the same collectors twice
 	require.Error(t, err)
+}
+
+// Every exit and outcome of package queue is a valid stay, and reads back as written.
+func TestRecorderQueueStays(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	ctx := t.Context()
+	id, err := r.rec.Start(ctx, inbound(t0, "q"))
+	require.NoError(t, err)
+	var stays []cdr.QueueStay
+	for i, x := range queue.Exits {
+		joined := t0.Add(time.Duration(i) * time.Minute)
+		s := cdr.QueueStay{QueueID: int64(i + 1), JoinedAt: joined, LeftAt: joined.Add(time.Second), WaitMS: 1000,
+			Exit: string(x), Offers: []cdr.QueueOffer{}}
+		if x == queue.ExitAnswered {
+			s.AnsweredBy, s.TalkMS = ptr(int64(9)), 5000
+			for j, o := range queue.Outcomes {
+				s.Offers = append(s.Offers, cdr.QueueOffer{UserID: int64(10 + j), OfferedAt: joined.Add(time.Duration(j) * time.Millisecond),
+					RingMS: int64(j), Outcome: string(o)})
+			}
+		}
+		stays = append(stays, s)
+	}
+	require.NoError(t, r.rec.End(ctx, id, cdr.End{At: t0.Add(time.Hour), Disposition: cdr.Answered,
+		HangupBy: cdr.ByCaller, Queues: stays}))
+	require.Equal(t, stays, r.get(id).Queues)
 }
 
 // The engine records a hangup with the call's context, which the hangup cancels.

@@ -22,6 +22,7 @@ default_pairs=(
 	sipp=sip-tester
 	baresip=baresip-core
 	/usr/share/asterisk/sounds/en/vm-goodbye.wav=asterisk-core-sounds-en-wav
+	/usr/share/asterisk/moh/macroform-cold_day.wav=asterisk-moh-opsound-wav
 )
 
 # present reports whether a binary is on PATH (or in the sbin/bin directories), or a file

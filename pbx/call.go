@@ -86,6 +86,16 @@ type call struct {
 	okInterval time.Duration // retransmission of our 200 while we own A's media
 	okNext     time.Time
 	okGiveUp   time.Time
+
+	// Queues (call_queue.go).
+	stays     []*cdr.QueueStay // the call's stays in queues
+	holding   bool             // waiting in a queue: music on hold between announcements, also while agents ring
+	music     []string         // the queue's music tracks (prompt references)
+	musicNext int
+	announce  []string   // announcement prompts still to play before the music goes on
+	qmsg      any        // the dispatcher's message that made await return evQueue
+	walkOn    bool       // the queue stay ended and the walk goes on (an overflow destination)
+	agent     *agentCall // the queue agent who answered
 }
 
 // branch is one INVITE toward a callee's contact.
@@ -244,6 +254,7 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 	c.users = nil
 	c.busyEnd()
 	now := c.e.now()
+	stays := c.queueEnded(now)
 	c.cdrLegA.EndedAt = &now
 	c.cdrLegA.SIPCode = code
 	c.cdrLegA.SIPReason = reason
@@ -267,7 +278,7 @@ func (c *call) end(disp cdr.Disposition, code int, reason string, by cdr.HangupB
 			}
 		}
 		if err := c.t.rec.End(ctx, c.cdrID, cdr.End{At: now, Disposition: disp, SIPCode: code, SIPReason: reason,
-			HangupBy: by, TrunkID: c.recordTrunk, Legs: legs, Path: path, UserID: answeredBy}); err != nil {
+			HangupBy: by, TrunkID: c.recordTrunk, Legs: legs, Path: path, UserID: answeredBy, Queues: stays}); err != nil {
 			c.log.Error("call: end record", "error", err)
 		}
 	}
@@ -281,6 +292,7 @@ func (c *call) cleanup() {
 	}
 	close(c.done)
 	c.stop()
+	c.releaseOffers()
 	for _, b := range c.branches {
 		if b.tx != nil {
 			c.endBranchTx(b)
@@ -515,6 +527,7 @@ func (c *call) ring() bool {
 	if c.ringTimeout == 0 {
 		c.ringTimeout = c.t.cfg.RingTimeout
 	}
+	c.stageOver = false // an earlier stage's (a ring group's, a queue attempt's) is over
 	timer := time.NewTimer(c.ringTimeout)
 	defer timer.Stop()
 	var timeout <-chan media.Leg
@@ -524,17 +537,25 @@ func (c *call) ring() bool {
 	if c.ringback {
 		c.playRingback()
 	}
-	defer c.stopPlayback()
+	answered := false
+	defer func() {
+		if !c.holding || answered || c.ended { // a waiting caller's music goes on between attempts
+			c.stopPlayback()
+		}
+	}()
 	for {
 		select {
 		case m := <-c.in:
 			switch m := m.(type) {
 			case branchResponse:
 				if c.onBranchResponse(m.b, m.res) {
+					answered = true
 					return true
 				}
 			case branchGone:
 				c.branchFailed(m.b, 408, "Request Timeout")
+			case queueOffer: // cannot happen while ringing: the dispatcher offers callers not ringing
+				c.e.queues.release(m.agents, c.a.callID)
 			case callerCancelled:
 				c.finalCode = 487
 				c.cancelBranches(nil)
@@ -561,6 +582,8 @@ func (c *call) ring() bool {
 		case <-c.playbackDone():
 			if c.ringback {
 				c.playRingback()
+			} else if c.holding {
+				c.playHold()
 			}
 		case <-c.dtmf: // keys pressed while ringing mean nothing
 		case leg := <-timeout:

@@ -81,6 +81,12 @@ func (c *call) inbound(did, callerNum string, clip *string, withheld bool) {
 	}
 	published := 0
 	defer func() { c.publishSteps(&published, true) }()
+	defer func() {
+		if !c.ended { // a node that neither ended the call nor went on: never leave the record open
+			c.log.Error("call: inbound walk stopped with the call up")
+			c.stopByServer("inbound scheme stopped")
+		}
+	}()
 	for !c.ended {
 		n := c.walk.Next(c.e.now())
 		c.publishSteps(&published, false)
@@ -168,8 +174,10 @@ func (c *call) runNode(n routing.Node) bool {
 		return false
 	case routing.NodeExternal:
 		return c.forward(n)
-	default: // queue: the queues issue
-		c.failed(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "destination "+string(n.Kind)+" is not available yet")
+	case routing.NodeQueue:
+		return c.queueCall(n)
+	default:
+		c.failed(480, "Temporarily Unavailable", cdr.Failed, cdr.BySystem, "destination "+string(n.Kind)+" is not supported")
 		return false
 	}
 }
@@ -248,6 +256,7 @@ const (
 	evPlayed        // the playback ended
 	evTimer         // the timer fired
 	evAcked         // the caller acknowledged our 200
+	evQueue         // a message of the queue dispatcher (c.qmsg)
 )
 
 // await waits for a key, the end of the playback or the timer (nil: none), answering the
@@ -289,6 +298,9 @@ func (c *call) await(timer <-chan time.Time) (int, byte) {
 				c.log.Info("call cancelled by caller")
 			case shutdownCall:
 				c.stopByServer("server stopping")
+			case queueOffer, queueLeave:
+				c.qmsg = m
+				return evQueue, 0
 			}
 		case k := <-c.dtmf:
 			return evDigit, k

@@ -50,7 +50,7 @@ const did = "+48225550100"
 
 // startInbound starts a PBX whose trunk is every INVITE from 127.0.0.1 (the test phones
 // place no calls but the trunk's), with the graph of in and the tone prompts.
-func startInbound(t *testing.T, in routing.GraphInput, prompts tonePrompts) *pbxHarness {
+func startInbound(t *testing.T, in routing.GraphInput, prompts tonePrompts, opts ...pbx.Option) *pbxHarness {
 	t.Helper()
 	if in.Prompts == nil {
 		in.Prompts = func(ref routing.PromptRef) bool { _, ok := prompts[ref]; return ok }
@@ -61,7 +61,7 @@ func startInbound(t *testing.T, in routing.GraphInput, prompts tonePrompts) *pbx
 	}
 	var holder routing.GraphHolder
 	holder.Store(g)
-	h := startPBXWith(t, pbx.CallConfig{}, media.Config{}, registrar.Config{}, pbx.WithInbound(&holder, prompts))
+	h := startPBXWith(t, pbx.CallConfig{}, media.Config{}, registrar.Config{}, append([]pbx.Option{pbx.WithInbound(&holder, prompts)}, opts...)...)
 	h.plan.mu.Lock()
 	h.plan.trunks[netip.MustParseAddr("127.0.0.1")] = pbx.Trunk{ID: 7, Name: "provider", Kind: "ip", Host: "127.0.0.1"}
 	h.plan.dids[did] = pbx.Inbound{DID: did}

@@ -53,8 +53,9 @@ type Engine struct {
 	calls    *callTable      // nil: INVITEs are refused (registrar only)
 	graph    Graphs          // inbound schemes (WithInbound); nil: extension and hang-up only
 	prompts  Prompts
-	agents   Agents // feature codes (WithAgents); nil: off
-	busy     Busy   // who is on a call, for queues (WithBusy); nil: off
+	agents   Agents      // feature codes (WithAgents); nil: off
+	busy     Busy        // who is on a call, for queues (WithBusy); nil: off
+	queues   *dispatcher // call queues (WithQueues); nil: off
 	features FeatureCodes
 	client   *sipgo.Client // client transactions of the call engine
 	routes   routeCache
@@ -245,6 +246,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if e.calls != nil && e.busy != nil {
 		g.Go(func() error { e.renewBusy(gctx); return nil })
+	}
+	if e.calls != nil && e.queues != nil {
+		g.Go(func() error { e.queues.run(gctx); return nil })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

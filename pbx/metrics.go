@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +23,12 @@ type metrics struct {
 	ivrFailures    *prometheus.CounterVec
 	ringGroupCalls *prometheus.CounterVec
 	ringGroupTries *prometheus.CounterVec
+
+	queueCalls  *prometheus.CounterVec
+	queueWait   *prometheus.HistogramVec
+	queueOffers *prometheus.CounterVec
+	queueClaims *prometheus.CounterVec
+	queueCycles prometheus.Histogram
 }
 
 // refusal reasons of centrala_calls_refused_total.
@@ -73,6 +80,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "centrala_ring_group_members_total",
 			Help: "Ring group members considered for a call, by group and result (rung; skipped because busy, unregistered or gone).",
 		}, []string{"ring_group_id", "result"}),
+		queueCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_queue_calls_total",
+			Help: "Callers that left a queue, by queue and exit (answered, abandoned, timeout, full, empty).",
+		}, []string{"queue_id", "exit"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "centrala_queue_wait_seconds",
+			Help:    "How long callers waited in a queue before they left it, by queue and exit.",
+			Buckets: []float64{1, 5, 10, 20, 30, 60, 120, 300, 600, 1800},
+		}, []string{"queue_id", "exit"}),
+		queueOffers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_queue_offers_total",
+			Help: "Offers of queued calls to agents, by queue and outcome (answered, no_answer, rejected, failed, cancelled).",
+		}, []string{"queue_id", "outcome"}),
+		queueClaims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "centrala_queue_claims_total",
+			Help: "Claims of agents by this node's dispatcher, by result (won; lost: another node or change came first).",
+		}, []string{"result"}),
+		queueCycles: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "centrala_queue_dispatch_seconds",
+			Help:    "Time of one dispatch cycle of one queue (read callers and agents, claim, hand over).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
+		}),
 	}
 	for _, r := range []string{"banned", "malformed", "oversized", "overload", "stray_response"} {
 		m.dropped.WithLabelValues(r)
@@ -82,7 +111,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.requests, m.responses, m.dropped, m.refusedCalls, m.trunkChannels, m.trunkResponses,
-			m.ivrEntries, m.ivrChoices, m.ivrFailures, m.ringGroupCalls, m.ringGroupTries} {
+			m.ivrEntries, m.ivrChoices, m.ivrFailures, m.ringGroupCalls, m.ringGroupTries,
+			m.queueCalls, m.queueWait, m.queueOffers, m.queueClaims, m.queueCycles} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -145,3 +175,23 @@ func (m *metrics) ringGroupCall(id int64, outcome string) {
 func (m *metrics) ringGroupMember(id int64, result string) {
 	m.ringGroupTries.WithLabelValues(strconv.FormatInt(id, 10), result).Inc()
 }
+
+func (m *metrics) queueCall(id int64, exit string, wait time.Duration) {
+	q := strconv.FormatInt(id, 10)
+	m.queueCalls.WithLabelValues(q, exit).Inc()
+	m.queueWait.WithLabelValues(q, exit).Observe(max(wait, 0).Seconds())
+}
+
+func (m *metrics) queueOffer(id int64, outcome string) {
+	m.queueOffers.WithLabelValues(strconv.FormatInt(id, 10), outcome).Inc()
+}
+
+func (m *metrics) queueClaim(won bool) {
+	if won {
+		m.queueClaims.WithLabelValues("won").Inc()
+	} else {
+		m.queueClaims.WithLabelValues("lost").Inc()
+	}
+}
+
+func (m *metrics) dispatchCycle(d time.Duration) { m.queueCycles.Observe(d.Seconds()) }

@@ -24,7 +24,26 @@ type Caller struct {
 	Priority int       `json:"priority"`
 	JoinedAt time.Time `json:"joined_at"`
 	Node     string    `json:"node"`
+
+	// Ringing is set while the caller is being offered to agents (their devices ring): it
+	// takes no other agent meanwhile.
+	Ringing bool `json:"ringing,omitempty"`
+	// RetryAt is when the caller may be offered again after an attempt nobody answered
+	// (the queue's retry delay); zero: now.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	// LeaseUntil is how long the record holds unless the node renews it: past it the node
+	// died and every dispatcher ignores (and removes) the caller.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
+
+// Eligible reports whether the caller may be offered an agent at now: not ringing, past
+// its retry delay, and its node alive.
+func (c Caller) Eligible(now time.Time) bool {
+	return !c.Ringing && !now.Before(c.RetryAt) && !c.Gone(now)
+}
+
+// Gone reports whether the caller's lease ended before now (its node stopped renewing it).
+func (c Caller) Gone(now time.Time) bool { return !c.LeaseUntil.IsZero() && c.LeaseUntil.Before(now) }
 
 func clampPriority(p int) int { return min(max(p, MinPriority), MaxPriority) }
 

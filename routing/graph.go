@@ -405,7 +405,12 @@ func validPromptRef(ref string) bool {
 // defaults filled in. back allows DestBack (IVR choices). It records where d leads for
 // the way-out analysis.
 func (b *builder) dest(obj, p string, d Destination, back bool) Destination {
-	out := Destination{Type: d.Type, Target: d.Target, Present: d.Present}
+	out := Destination{Type: d.Type, Target: d.Target, Present: d.Present, Priority: d.Priority}
+	if d.Priority != 0 && d.Type != DestQueue {
+		b.bad(obj, p+".priority", "only for queue destinations")
+	} else if d.Priority < 0 || d.Priority > MaxQueuePriority {
+		b.bad(obj, p+".priority", "must be between 0 and %d", MaxQueuePriority)
+	}
 	if d.Present != "" && d.Type != DestExternal {
 		b.bad(obj, p+".present", "only for external destinations")
 	}

@@ -52,7 +52,13 @@ type Destination struct {
 	Target  string       `json:"target"`
 	Present Present      `json:"present,omitempty"` // external only; empty: caller
 	Then    *Destination `json:"then,omitempty"`    // announcement only; nil: hang up after it
+	// Priority is a caller's priority in the queue (queue only): 0 (default) to 100,
+	// higher served first.
+	Priority int `json:"priority,omitempty"`
 }
+
+// MaxQueuePriority bounds Destination.Priority (queue.MaxPriority is the same).
+const MaxQueuePriority = 100
 
 // PromptRef names an audio prompt: an uploaded prompt by its id in decimal ("12"), or a
 // prompt of the system set (a directory of 8 kHz WAV files) as "system:" and its path

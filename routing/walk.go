@@ -32,13 +32,14 @@ type Node struct {
 	// Prompts is what to play now. IVR: on entry the greeting (on the menu's first entry
 	// in this call only) and the menu; on a retry the invalid or no-input prompt (if any)
 	// and the menu. Announcement: its prompt.
-	Prompts []PromptRef
-	Retry   int     // ivr: 0 on entry, 1.. on retries
-	Queue   int64   // queue
-	Number  string  // external: the number to dial
-	Present Present // external: who is presented (caller or did)
-	DID     string  // the project number called (every node)
-	Code    int     // hangup: SIP code 400-699
+	Prompts  []PromptRef
+	Retry    int     // ivr: 0 on entry, 1.. on retries
+	Queue    int64   // queue
+	Priority int     // queue: the caller's priority (Destination.Priority)
+	Number   string  // external: the number to dial
+	Present  Present // external: who is presented (caller or did)
+	DID      string  // the project number called (every node)
+	Code     int     // hangup: SIP code 400-699
 	// Reason says why a hangup happens, for the CDR: "destination hangup", "loop cut after
 	// 20 hops", "ivr 3: too many retries", "ring_group 2: no answer", "announcement ended".
 	Reason string
@@ -212,7 +213,7 @@ func (w *Walk) Next(at time.Time) Node {
 			return w.present(Node{Kind: NodeExtension, Extension: d.Target},
 				Hop{Type: string(DestExtension), Target: d.Target})
 		case DestQueue:
-			return w.present(Node{Kind: NodeQueue, Queue: id}, Hop{Type: string(DestQueue), Target: d.Target})
+			return w.present(Node{Kind: NodeQueue, Queue: id, Priority: d.Priority}, Hop{Type: string(DestQueue), Target: d.Target})
 		case DestExternal:
 			present := d.Present
 			if present == "" {
@@ -395,6 +396,22 @@ func (w *Walk) NoAnswer(tried []string) {
 		return
 	}
 	w.end(fmt.Sprintf("ring_group %d: no answer", w.curRG.ID))
+}
+
+// Exit reports that the caller left the queue node without an answer, for why (noted in the
+// hop: "timeout: waited 60s (max_wait_seconds 60)"): the walk goes on to d, one of the
+// queue's overflow destinations (validated with the graph as its QueueExits), or with d nil
+// hangs up 480 for why. Ignored unless the walk waits on a queue.
+func (w *Walk) Exit(d *Destination, why string) {
+	if !w.waiting(NodeQueue) {
+		return
+	}
+	w.path[w.hop].Note = why
+	if d != nil {
+		w.goTo(*d)
+		return
+	}
+	w.end(why)
 }
 
 // Answered records who answered the node (an extension, or for an external destination

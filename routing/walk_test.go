@@ -465,3 +465,54 @@ func TestGraphConcurrentWalks(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestWalkQueueExit(t *testing.T) {
+	g := ccGraph(t)
+	at := wednesdayMorning
+	w := start(t, g, ccMain, customer)
+	for _, d := range []string{"2", "2"} {
+		require.Equal(t, NodeIVR, w.Next(at).Kind)
+		w.Input(d)
+	}
+	require.Equal(t, NodeQueue, w.Next(at).Kind)
+	w.Exit(&Destination{Type: DestExtension, Target: "100"}, "timeout: waited 60s (max_wait_seconds 60)")
+	require.Equal(t, Node{Kind: NodeExtension, Extension: "100", DID: ccMain}, w.Next(at))
+	p := w.Path()
+	require.Equal(t, "queue", p[len(p)-2].Type)
+	require.Equal(t, "timeout: waited 60s (max_wait_seconds 60)", p[len(p)-2].Note)
+	w.Exit(nil, "ignored: not waiting on a queue")
+	require.Equal(t, NodeExtension, w.Next(at).Kind)
+
+	w = start(t, g, ccMain, customer)
+	for _, d := range []string{"2", "2"} {
+		w.Next(at)
+		w.Input(d)
+	}
+	w.Next(at)
+	w.Exit(nil, "empty: no agent logged in (join_empty destination)")
+	hangupNode(t, w.Next(at), 480, "empty: no agent logged in (join_empty destination)")
+}
+
+func TestQueuePriorityOnlyOnQueues(t *testing.T) {
+	for _, tc := range []struct {
+		d       Destination
+		message string
+	}{
+		{Destination{Type: DestQueue, Target: "5", Priority: 101}, "must be between 0 and 100"},
+		{Destination{Type: DestQueue, Target: "5", Priority: -1}, "must be between 0 and 100"},
+		{Destination{Type: DestExtension, Target: "100", Priority: 5}, "only for queue destinations"},
+	} {
+		_, err := NewGraph(GraphInput{Numbers: map[string]Destination{"+48225550100": tc.d},
+			Extensions: map[string]bool{"100": true}, Queues: map[int64]bool{5: true}})
+		var ge *GraphValidationError
+		require.ErrorAs(t, err, &ge, "%+v", tc.d)
+		require.Len(t, ge.Errors, 1, "%+v", ge.Errors)
+		require.Equal(t, "priority", ge.Errors[0].Field[len(ge.Errors[0].Field)-len("priority"):], "%+v", ge.Errors)
+		require.Equal(t, tc.message, ge.Errors[0].Message)
+	}
+	g, err := NewGraph(GraphInput{Numbers: map[string]Destination{"+48225550100": {Type: DestQueue, Target: "5", Priority: 40}},
+		Queues: map[int64]bool{5: true}})
+	require.NoError(t, err)
+	w := start(t, g, "+48225550100", customer)
+	require.Equal(t, Node{Kind: NodeQueue, Queue: 5, Priority: 40, DID: "+48225550100"}, w.Next(wednesdayMorning))
+}

@@ -83,7 +83,7 @@ func scanCDR(row rowScanner) (cdr.Record, error) {
 	r.StartedAt = fromMillis(startedAt)
 	r.AnsweredAt, r.EndedAt = fromNullMillis(answeredAt), fromNullMillis(endedAt)
 	r.Disposition, r.HangupBy = cdr.Disposition(disposition.String), cdr.HangupBy(hangupBy.String)
-	r.Legs = []cdr.Leg{}
+	r.Legs, r.Queues = []cdr.Leg{}, []cdr.QueueStay{}
 	return r, nil
 }
 
@@ -159,8 +159,9 @@ func (db *DB) AnswerCDR(ctx context.Context, id int64, at time.Time) (cdr.Record
 }
 
 // EndCDR completes the live record (see cdr.Record for the durations), writes e.Legs (added
-// when their ID is 0, else replaced), ends its legs still open at the same time, and returns
-// it with its legs, all in one transaction. An unknown id is ErrNotFound, an ended record
+// when their ID is 0, else replaced) and e.Queues (the queue stays with their offers), ends
+// its legs still open at the same time, and returns it with its legs and queue stays, all
+// in one transaction. An unknown id is ErrNotFound, an ended record
 // cdr.ErrEnded (and nothing changes).
 func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, error) {
 	what := fmt.Sprintf("end cdr %d", id)
@@ -186,6 +187,9 @@ func (db *DB) EndCDR(ctx context.Context, id int64, e cdr.End) (cdr.Record, erro
 			if _, err := upsertLeg(ctx, q, id, l); err != nil {
 				return err
 			}
+		}
+		if err := insertStays(ctx, q, id, r.CallID, e.Queues); err != nil {
+			return err
 		}
 		_, err = q.ExecContext(ctx, `UPDATE cdr_legs SET ended_at = ? WHERE cdr_id = ? AND ended_at IS NULL`,
 			millis(e.At), id)
@@ -264,7 +268,7 @@ func (db *DB) closeCDRs(ctx context.Context, what, cond string, condArgs []any, 
 	}
 	// RETURNING gives no order; callers (and their logs and events) get id order.
 	sortByID(recs)
-	if err := db.loadLegs(ctx, recs); err != nil {
+	if err := db.loadDetails(ctx, recs); err != nil {
 		return nil, dbErr(err, what)
 	}
 	return recs, nil
@@ -314,7 +318,7 @@ func (db *DB) GetCDR(ctx context.Context, id int64) (cdr.Record, error) {
 }
 
 // ListCDRs returns the records the filter selects, newest first (started_at, then id,
-// descending), each with its legs: two queries per page, whatever its size.
+// descending), each with its legs and queue stays: three queries per page, whatever its size.
 func (db *DB) ListCDRs(ctx context.Context, f CDRFilter) ([]cdr.Record, error) {
 	var (
 		conds []string
@@ -364,27 +368,31 @@ func (db *DB) ListCDRs(ctx context.Context, f CDRFilter) ([]cdr.Record, error) {
 	if err != nil {
 		return nil, dbErr(err, "list cdrs")
 	}
-	return recs, dbErr(db.loadLegs(ctx, recs), "list cdrs")
+	return recs, dbErr(db.loadDetails(ctx, recs), "list cdrs")
 }
 
+// withLegs fills in the legs and queue stays of one record.
 func (db *DB) withLegs(ctx context.Context, what string, r *cdr.Record) error {
 	recs := []cdr.Record{*r}
-	if err := db.loadLegs(ctx, recs); err != nil {
+	if err := db.loadDetails(ctx, recs); err != nil {
 		return dbErr(err, what)
 	}
 	*r = recs[0]
 	return nil
 }
 
+// loadDetails fills in the legs and the queue stays of the records.
+func (db *DB) loadDetails(ctx context.Context, recs []cdr.Record) error {
+	if err := db.loadLegs(ctx, recs); err != nil {
+		return err
+	}
+	return db.loadQueues(ctx, recs)
+}
+
 // loadLegs fills in the legs of the records (in id order) with one query per chunk of
 // maxParams records.
 func (db *DB) loadLegs(ctx context.Context, recs []cdr.Record) error {
-	index := make(map[int64]int, len(recs))
-	ids := make([]int64, len(recs))
-	for i, r := range recs {
-		index[r.ID] = i
-		ids[i] = r.ID
-	}
+	index, ids := indexRecords(recs)
 	for chunk := range chunks(ids) {
 		rows, err := db.r.QueryContext(ctx, `SELECT `+legCols+` FROM cdr_legs
 			WHERE cdr_id IN (`+placeholders(len(chunk))+`) ORDER BY cdr_id, id`, anys(chunk)...)
@@ -401,6 +409,17 @@ func (db *DB) loadLegs(ctx context.Context, recs []cdr.Record) error {
 		}
 	}
 	return nil
+}
+
+// indexRecords returns the records' ids in order and each id's index in recs.
+func indexRecords(recs []cdr.Record) (map[int64]int, []int64) {
+	index := make(map[int64]int, len(recs))
+	ids := make([]int64, len(recs))
+	for i, r := range recs {
+		index[r.ID] = i
+		ids[i] = r.ID
+	}
+	return index, ids
 }
 
 // collect scans every row and closes rows; a result is never nil.

@@ -63,6 +63,7 @@ func (c *Config) env() []struct {
 		{"CENTRALA_HTTP_ADDR", &c.API.Addr},
 		{"CENTRALA_ADMIN_TOKEN", &c.API.AdminToken},
 		{"CENTRALA_PROMPTS_DIR", &c.Prompts.SystemDir},
+		{"CENTRALA_MUSIC_DIR", &c.Queues.MusicDir},
 	}
 }
 

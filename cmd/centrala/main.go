@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -107,6 +108,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 			return err
 		}
 	}
+	agents = newAgentStateLog(agents, db, log) // logs every state entry for the agent statistics
 	algs, err := cfg.Registrar.DigestAlgorithms()
 	if err != nil {
 		return err
@@ -145,14 +147,16 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	metrics.MustRegister(queueCollector{db: db, st: agents, log: log, now: time.Now})
+	metrics.MustRegister(queueCollector{db: db, st: agents, log: log, now: time.Now, levels: &serviceLevels{}})
 	// The inbound graph and the prompt files belong to the API server, made below.
 	graphs := &serverGraphs{}
 	prompts := newPromptCache(int64(cfg.Prompts.CacheMB) << 20)
+	music := newMusicDir(cfg.Queues.MusicDir, log)
 	engine, err := pbx.New(cfg.SIP, rg, verifier, guard, bus, pbx.WithLogger(log), pbx.WithMetrics(metrics),
 		pbx.WithCalls(cfg.Calls, plan, mm, recorder), pbx.WithInbound(graphs, prompts),
 		pbx.WithAgents(agentFeatures{db: db, st: agents, reasons: cfg.Queues.NotReadyReasons, bus: bus, now: time.Now},
-			cfg.Queues.FeatureCodes), pbx.WithBusy(agents))
+			cfg.Queues.FeatureCodes), pbx.WithBusy(agents),
+		pbx.WithQueues(agents, queueBackend{db: db, plan: plan, music: music}, cfg.Registrar.Node, cfg.Queues.DispatchInterval))
 	if err != nil {
 		return err
 	}
@@ -179,7 +183,12 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	}
 	plan.rules = server.Routing()
 	graphs.h.Store(server.Inbound())
-	prompts.path = server.PromptPath
+	prompts.path = func(ref string) (string, bool) {
+		if rest, ok := strings.CutPrefix(ref, musicPrefix); ok {
+			return music.path(rest)
+		}
+		return server.PromptPath(ref)
+	}
 
 	// The engine outlives the trunks' unREGISTERs: it stops only after they are sent.
 	engineCtx, stopEngine := context.WithCancel(context.Background())

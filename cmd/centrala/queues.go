@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/centrala/centrala/api/store"
@@ -19,6 +23,13 @@ type QueuesConfig struct {
 	NotReadyReasons queue.Reasons `yaml:"not_ready_reasons"`
 	// FeatureCodes are dialled from a phone to log in, log out, pause and resume.
 	FeatureCodes pbx.FeatureCodes `yaml:"feature_codes"`
+	// MusicDir holds the music on hold: the class "default" is the WAV files of the
+	// directory itself, any other class those of its subdirectory of that name. The Debian
+	// package asterisk-moh-opsound-wav installs a set in the default place.
+	MusicDir string `yaml:"music_dir"`
+	// DispatchInterval is how often each node looks for agents for its waiting callers
+	// when nothing wakes it (an agent made available on this node wakes it at once).
+	DispatchInterval time.Duration `yaml:"dispatch_interval"`
 }
 
 // Defaults fills zero fields.
@@ -27,12 +38,21 @@ func (c *QueuesConfig) Defaults() {
 		c.NotReadyReasons = append(queue.Reasons(nil), queue.DefaultReasons...)
 	}
 	c.FeatureCodes.Defaults()
+	if c.MusicDir == "" {
+		c.MusicDir = "/usr/share/asterisk/moh"
+	}
+	if c.DispatchInterval == 0 {
+		c.DispatchInterval = pbx.DefaultDispatchInterval
+	}
 }
 
 // Validate reports the first bad setting.
 func (c *QueuesConfig) Validate() error {
 	if err := c.NotReadyReasons.Validate(); err != nil {
 		return fmt.Errorf("queues not_ready_reasons: %w", err)
+	}
+	if c.DispatchInterval < 50*time.Millisecond || c.DispatchInterval > 10*time.Second {
+		return errors.New("queues dispatch_interval must be between 50ms and 10s")
 	}
 	return c.FeatureCodes.Validate()
 }
@@ -153,4 +173,105 @@ func (s idleSweeper) sweep(ctx context.Context) error {
 		s.bus.Publish(event.Event{Type: "agent.state", Time: now, Data: a})
 	}
 	return nil
+}
+
+// queueBackend gives the call engine's queue dispatcher the queues, the agents' devices and
+// the music on hold.
+type queueBackend struct {
+	db    *store.DB
+	plan  *dialplan
+	music *musicDir
+}
+
+var _ pbx.QueueBackend = queueBackend{}
+
+func (b queueBackend) Queue(ctx context.Context, id int64) (queue.Queue, error) {
+	q, err := b.db.GetQueue(ctx, id)
+	if err != nil {
+		return queue.Queue{}, err
+	}
+	q.Queue.Defaults()
+	return q.Queue, nil
+}
+
+func (b queueBackend) Agent(ctx context.Context, userID int64) (pbx.Party, error) {
+	u, err := b.db.GetUser(ctx, userID)
+	if err != nil {
+		return pbx.Party{}, err
+	}
+	return b.plan.party(ctx, u)
+}
+
+func (b queueBackend) Music(class string) []string { return b.music.tracks(class) }
+
+// musicPrefix starts the prompt reference of a music-on-hold track: "moh:<class>/<file
+// without .wav>".
+const musicPrefix = "moh:"
+
+// musicDir lists the tracks of music-on-hold classes (sorted by file name), re-reading a
+// directory at most once a minute.
+type musicDir struct {
+	dir string
+	log *slog.Logger
+
+	mu    sync.Mutex
+	cache map[string]musicList
+}
+
+type musicList struct {
+	refs []string
+	at   time.Time
+}
+
+func newMusicDir(dir string, log *slog.Logger) *musicDir {
+	return &musicDir{dir: dir, log: log, cache: map[string]musicList{}}
+}
+
+// classDir is the directory of a class; false for a name that is not one path segment.
+func (m *musicDir) classDir(class string) (string, bool) {
+	if class == queue.DefaultMusicOnHold {
+		return m.dir, true
+	}
+	if class == "" || class == "." || class == ".." || strings.ContainsAny(class, `/\`) {
+		return "", false
+	}
+	return filepath.Join(m.dir, class), true
+}
+
+func (m *musicDir) tracks(class string) []string {
+	m.mu.Lock()
+	l, ok := m.cache[class]
+	m.mu.Unlock()
+	if ok && time.Since(l.at) < time.Minute {
+		return l.refs
+	}
+	var refs []string
+	if dir, ok := m.classDir(class); ok {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			m.log.Warn("music on hold: no tracks", "class", class, "dir", dir, "error", err)
+		}
+		for _, e := range entries {
+			if name, ok := strings.CutSuffix(e.Name(), ".wav"); ok && e.Type().IsRegular() {
+				refs = append(refs, musicPrefix+class+"/"+name)
+			}
+		}
+	}
+	m.mu.Lock()
+	m.cache[class] = musicList{refs: refs, at: time.Now()}
+	m.mu.Unlock()
+	return refs
+}
+
+// path is the file of a track reference (after musicPrefix): "<class>/<name>".
+func (m *musicDir) path(rest string) (string, bool) {
+	class, name, ok := strings.Cut(rest, "/")
+	if !ok || name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return "", false
+	}
+	dir, ok := m.classDir(class)
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(dir, name+".wav"), true
 }
