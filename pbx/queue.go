@@ -259,6 +259,8 @@ func (d *dispatcher) cycle(ctx context.Context, qid int64, now time.Time) {
 	}
 
 	cands := q.Candidates(now, look)
+	d.e.log.Debug("queue dispatch", "queue_id", qid, "waiting", len(live), "mine", len(mine), "logged_in", census.LoggedIn,
+		"routable", len(cands))
 	if len(cands) == 0 {
 		return
 	}
@@ -283,6 +285,7 @@ func (d *dispatcher) cycle(ctx context.Context, qid int64, now time.Time) {
 			continue
 		}
 		var got []offered
+		claimStart := time.Now()
 		for ; g < len(groups) && len(got) == 0; g++ {
 			for _, cand := range groups[g] {
 				if o, ok := d.claim(ctx, &q, c, cand.UserID, now); ok {
@@ -299,6 +302,7 @@ func (d *dispatcher) cycle(ctx context.Context, qid int64, now time.Time) {
 			}
 		}
 		d.write(ctx, w, func(c *queue.Caller) { c.Ringing, c.LeaseUntil = true, now.Add(callerLease) }, now)
+		d.e.log.Debug("queue dispatch: offer", "queue_id", qid, "call_id", c.CallID, "agents", len(got), "claim", time.Since(claimStart))
 		if !d.send(qid, w, queueOffer{agents: got}) {
 			d.release(got, c.CallID)
 		}

@@ -206,6 +206,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	} else {
 		runtime.Apply(ctx, ts)
 	}
+	g.Go(func() error { music.warm(gctx, prompts, queue.DefaultMusicOnHold); return nil })
 	g.Go(func() error { return rg.Run(gctx) })
 	g.Go(func() error { return server.Run(gctx) })
 	g.Go(func() error {

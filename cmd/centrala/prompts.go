@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/media"
 )
@@ -55,6 +57,7 @@ type promptCache struct {
 	lru   *list.List // of *promptEntry, most recent first
 	items map[string]*list.Element
 	size  int64
+	load  singleflight.Group // calls asking for a prompt being decoded wait for that one decode
 }
 
 type promptEntry struct {
@@ -78,6 +81,29 @@ func (p *promptCache) Prompt(ref string) (*media.Audio, error) {
 		return a, nil
 	}
 	p.mu.Unlock()
+	v, err, _ := p.load.Do(ref, func() (any, error) { return p.decode(ref) })
+	if err != nil {
+		return nil, err
+	}
+	a := v.(*media.Audio)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if el, ok := p.items[ref]; ok { // loaded meanwhile by another call
+		return el.Value.(*promptEntry).audio, nil
+	}
+	p.items[ref] = p.lru.PushFront(&promptEntry{ref: ref, audio: a})
+	p.size += int64(2 * len(a.Samples))
+	for p.size > p.max && p.lru.Len() > 1 {
+		last := p.lru.Back()
+		e := p.lru.Remove(last).(*promptEntry)
+		delete(p.items, e.ref)
+		p.size -= int64(2 * len(e.audio.Samples))
+	}
+	return a, nil
+}
+
+// decode reads and decodes the file of ref.
+func (p *promptCache) decode(ref string) (*media.Audio, error) {
 	if p.path == nil {
 		return nil, fmt.Errorf("prompt %q: prompts are not set up", ref)
 	}
@@ -93,19 +119,6 @@ func (p *promptCache) Prompt(ref string) (*media.Audio, error) {
 	a, _, err := media.DecodeWAV(f, maxPromptFile)
 	if err != nil {
 		return nil, fmt.Errorf("prompt %q: %w", ref, err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if el, ok := p.items[ref]; ok { // loaded meanwhile by another call
-		return el.Value.(*promptEntry).audio, nil
-	}
-	p.items[ref] = p.lru.PushFront(&promptEntry{ref: ref, audio: a})
-	p.size += int64(2 * len(a.Samples))
-	for p.size > p.max && p.lru.Len() > 1 {
-		last := p.lru.Back()
-		e := p.lru.Remove(last).(*promptEntry)
-		delete(p.items, e.ref)
-		p.size -= int64(2 * len(e.audio.Samples))
 	}
 	return a, nil
 }

@@ -275,3 +275,20 @@ func (m *musicDir) path(rest string) (string, bool) {
 	}
 	return filepath.Join(dir, name+".wav"), true
 }
+
+// warm decodes the tracks of a music class into the prompt cache, so the first callers of a
+// queue do not wait for them.
+func (m *musicDir) warm(ctx context.Context, p pbx.Prompts, class string) {
+	n := 0
+	for _, ref := range m.tracks(class) {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := p.Prompt(ref); err != nil {
+			m.log.Warn("music on hold: track not loaded", "track", ref, "error", err)
+			continue
+		}
+		n++
+	}
+	m.log.Info("music on hold loaded", "class", class, "tracks", n)
+}
