@@ -92,10 +92,11 @@ type call struct {
 	holding   bool             // waiting in a queue: music on hold between announcements, also while agents ring
 	music     []string         // the queue's music tracks (prompt references)
 	musicNext int
-	announce  []string   // announcement prompts still to play before the music goes on
-	qmsg      any        // the dispatcher's message that made await return evQueue
-	walkOn    bool       // the queue stay ended and the walk goes on (an overflow destination)
-	agent     *agentCall // the queue agent who answered
+	announce  []string       // announcement prompts still to play before the music goes on
+	qmsg      any            // the dispatcher's message that made await return evQueue
+	walkOn    bool           // the queue stay ended and the walk goes on (an overflow destination)
+	agent     *agentCall     // the queue agent who answered
+	offering  *pendingOffers // the queue attempt ringing now
 }
 
 // branch is one INVITE toward a callee's contact.

@@ -272,11 +272,10 @@ func (c *call) offerAgents(q *queue.Queue, stay *cdr.QueueStay, m queueOffer) bo
 	c.stage, c.stageOver = true, false
 	c.ringback = false
 	c.ringTimeout = q.Ring()
+	c.offering = &pendingOffers{q: q, stay: stay, rung: rung, at: offeredAt, first: first}
 	answered := c.ring()
 	c.stage = false
-	for _, o := range rung {
-		c.offerDone(q, stay, o.agent.UserID, offeredAt, c.offerOutcome(o.agent.UserID, first, answered))
-	}
+	c.offersDone(answered)
 	if !answered {
 		return false
 	}
@@ -296,6 +295,28 @@ func (c *call) offerAgents(q *queue.Queue, stay *cdr.QueueStay, m queueOffer) bo
 	c.publishQueue("queue.answered", stay, map[string]any{"user_id": uid})
 	c.talk()
 	return true
+}
+
+// pendingOffers are the offers of the attempt ringing now.
+type pendingOffers struct {
+	q     *queue.Queue
+	stay  *cdr.QueueStay
+	rung  []offered
+	at    time.Time
+	first int // the attempt's first branch
+}
+
+// offersDone records the outcome of the attempt's offers (once: when the call ends during
+// the attempt, its end does it before the record is written).
+func (c *call) offersDone(answered bool) {
+	p := c.offering
+	if p == nil {
+		return
+	}
+	c.offering = nil
+	for _, o := range p.rung {
+		c.offerDone(p.q, p.stay, o.agent.UserID, p.at, c.offerOutcome(o.agent.UserID, p.first, answered))
+	}
 }
 
 // offerOutcome is how the offer to agent uid ended, from its branches after index first.
@@ -356,6 +377,7 @@ func (c *call) offerDone(q *queue.Queue, stay *cdr.QueueStay, uid int64, at time
 // queueEnded completes the call's queue stays when the call ends: the talk time of the one
 // an agent answered (whose agent goes to wrap-up), and stays left open by a stop.
 func (c *call) queueEnded(now time.Time) []cdr.QueueStay {
+	c.offersDone(false) // the call ended while agents rang: cancelled
 	for _, s := range c.stays {
 		if s.Exit == "" {
 			c.leftQueue(s, queue.ExitAbandoned, now)

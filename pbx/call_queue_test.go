@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx"
 	"github.com/centrala/centrala/pbx/pbxtest"
@@ -118,6 +119,27 @@ func (h *queueHarness) waitAgent(t *testing.T, uid int64, s queue.State) queue.A
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("agent %d is %s (%+v), want %s", uid, a.State, a, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recordOf waits for the ended record of the call from caller.
+func (h *queueHarness) recordOf(t *testing.T, caller string) cdr.Record {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs, err := h.db.ListCDRs(context.Background(), store.CDRFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Caller == caller && !r.Live() {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ended call record from %s", caller)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -383,5 +405,148 @@ func TestQueueJoinEmptyGoesToDestination(t *testing.T) {
 	rec := h.record(t)
 	if len(rec.Queues) != 1 || rec.Queues[0].Exit != "empty" || len(rec.Queues[0].Offers) != 0 {
 		t.Fatalf("stays %+v", rec.Queues)
+	}
+}
+
+// TestQueueStrategies: for each strategy, three logged-in agents with different idle times,
+// answered counts and talk times, and the phones that ring for a caller are the ones the
+// strategy picks.
+func TestQueueStrategies(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		strategy queue.Strategy
+		last     int64   // round_robin: offered last
+		want     []int64 // rung at once (random: any one of them)
+	}{
+		{queue.RingAll, 0, []int64{1, 2, 3}},
+		{queue.Linear, 0, []int64{1}},
+		{queue.RoundRobin, 1, []int64{2}},
+		{queue.LongestIdle, 0, []int64{3}},   // logged in first
+		{queue.FewestCalls, 0, []int64{2}},   // 1 answered
+		{queue.LeastTalkTime, 0, []int64{1}}, // 50 s
+		{queue.Random, 0, []int64{1, 2, 3}},  // one of them
+	} {
+		t.Run(string(tc.strategy), func(t *testing.T) {
+			h := startQueues(t, map[string]routing.Destination{did: toQueue(1)},
+				queue.Queue{ID: 1, Name: "q", Strategy: tc.strategy, Members: []queue.Member{{UserID: 1}, {UserID: 2}, {UserID: 3}}})
+			phones := map[int64]*pbxtest.Phone{}
+			stats := map[int64]struct {
+				login    time.Duration // before now
+				answered int
+				talk     queue.Millis
+			}{1: {time.Minute, 5, 50000}, 2: {2 * time.Minute, 1, 300000}, 3: {3 * time.Minute, 3, 100000}}
+			for uid := int64(1); uid <= 3; uid++ {
+				acct := fmt.Sprintf("agent-%d", uid)
+				h.user(uid, fmt.Sprint(2000+uid), acct)
+				phones[uid] = h.phone(t, acct, pbxtest.PhoneOptions{Answer: pbxtest.Answer{Mode: pbxtest.NeverAnswer}})
+				st := stats[uid]
+				h.login(t, uid, now.Add(-st.login))
+				if _, err := h.st.Update(context.Background(), uid, now, func(a queue.Agent) (queue.Agent, error) {
+					a.Answered, a.Talk = st.answered, st.talk
+					return a, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.last != 0 {
+				if err := h.st.SetLastOffered(context.Background(), 1, tc.last); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, call := trunkCall(t, h.pbxHarness, "+48601000001", pbxtest.PhoneOptions{})
+			if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
+				t.Fatalf("caller: %d %v", code, err)
+			}
+			time.Sleep(500 * time.Millisecond) // every phone of the attempt rings by now
+			var rung []int64
+			for uid, ph := range phones {
+				if len(ph.Calls()) > 0 {
+					rung = append(rung, uid)
+				}
+			}
+			slices.Sort(rung)
+			if tc.strategy == queue.Random {
+				if len(rung) != 1 || !slices.Contains(tc.want, rung[0]) {
+					t.Fatalf("random rang %v, want one of %v", rung, tc.want)
+				}
+			} else if !slices.Equal(rung, tc.want) {
+				t.Fatalf("%s rang %v, want %v", tc.strategy, rung, tc.want)
+			}
+			for _, uid := range rung {
+				if a := h.agent(t, uid); a.State != queue.Offered {
+					t.Fatalf("agent %d rung but %s", uid, a.State)
+				}
+			}
+			_ = call.Hangup()
+			for _, uid := range rung { // the caller hung up: the offers failed, not missed
+				if a := h.waitAgent(t, uid, queue.Available); a.MissedOffers != 0 {
+					t.Fatalf("agent %d counted a miss for a caller who hung up: %+v", uid, a)
+				}
+			}
+			if rec := h.record(t); len(rec.Queues) != 1 || rec.Queues[0].Exit != "abandoned" || len(rec.Queues[0].Offers) != len(rung) ||
+				rec.Queues[0].Offers[0].Outcome != "cancelled" {
+				t.Fatalf("stays %+v", rec.Queues)
+			}
+		})
+	}
+}
+
+// TestQueueFullAndLeaveWhenEmpty: with max_callers 1 a second caller goes to on_full at
+// once; when the last agent logs out (leave_when_empty) the waiting caller leaves for
+// on_empty (hang up 486 here: a BYE, the queue answered it).
+func TestQueueFullAndLeaveWhenEmpty(t *testing.T) {
+	h := startQueues(t, map[string]routing.Destination{did: toQueue(1)},
+		queue.Queue{ID: 1, Name: "support", Strategy: queue.RingAll, MaxCallers: 1,
+			OnFull:         &routing.Destination{Type: routing.DestExtension, Target: "2100"},
+			LeaveWhenEmpty: true, OnEmpty: &routing.Destination{Type: routing.DestHangup, Target: "486"},
+			Members: []queue.Member{{UserID: 1}}})
+	h.user(1, "2001", "agent-1")
+	h.user(3, "2100", "reception")
+	reception := h.phone(t, "reception", pbxtest.PhoneOptions{})
+	h.login(t, 1, time.Now())
+	if _, err := h.st.Update(context.Background(), 1, time.Now(), func(a queue.Agent) (queue.Agent, error) {
+		return a.Pause(time.Now(), "break", queue.DefaultReasons)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, first := trunkCall(t, h.pbxHarness, "+48601000001", pbxtest.PhoneOptions{})
+	if code, err := first.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("first caller: %d %v", code, err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if cs, _ := h.st.Waiting(context.Background(), 1); len(cs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first caller did not join")
+		}
+	}
+	_, second := trunkCall(t, h.pbxHarness, "+48601000002", pbxtest.PhoneOptions{})
+	in, err := reception.WaitIncoming(3 * time.Second)
+	if err != nil {
+		t.Fatalf("the second caller was not sent to on_full: %v", err)
+	}
+	if err := in.WaitEstablished(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = second.Hangup()
+	if rec := h.record(t); len(rec.Queues) != 1 || rec.Queues[0].Exit != "full" {
+		t.Fatalf("second caller's stays %+v", rec.Queues)
+	}
+
+	if _, err := h.st.Update(context.Background(), 1, time.Now(), func(a queue.Agent) (queue.Agent, error) {
+		return a.Logout(time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.WaitEnded(3 * time.Second); err != nil {
+		t.Fatalf("the first caller was not made to leave: %v", err)
+	}
+	rec := h.recordOf(t, "+48601000001")
+	if len(rec.Queues) != 1 || rec.Queues[0].Exit != "empty" {
+		t.Fatalf("first caller's stays %+v", rec.Queues)
+	}
+	if hops := path(t, rec); hops[len(hops)-1].Type != "hangup" || hops[len(hops)-1].Target != "486" {
+		t.Fatalf("path %s", rec.Path)
 	}
 }
