@@ -401,6 +401,9 @@ func TestQueueJoinEmptyGoesToDestination(t *testing.T) {
 	if err := in.WaitEstablished(3 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 { // hang up after the answer, not a CANCEL
+		t.Fatalf("caller: %d %v", code, err)
+	}
 	_ = call.Hangup()
 	rec := h.record(t)
 	if len(rec.Queues) != 1 || rec.Queues[0].Exit != "empty" || len(rec.Queues[0].Offers) != 0 {
@@ -528,6 +531,9 @@ func TestQueueFullAndLeaveWhenEmpty(t *testing.T) {
 	}
 	if err := in.WaitEstablished(3 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if code, err := second.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("second caller: %d %v", code, err)
 	}
 	_ = second.Hangup()
 	if rec := h.record(t); len(rec.Queues) != 1 || rec.Queues[0].Exit != "full" {
