@@ -29,7 +29,7 @@ func (b *queueBackend) Queue(_ context.Context, id int64) (queue.Queue, error) {
 	defer b.mu.Unlock()
 	q, ok := b.queues[id]
 	if !ok {
-		return queue.Queue{}, fmt.Errorf("no queue %d", id)
+		return queue.Queue{}, fmt.Errorf("no queue %d: %w", id, pbx.ErrNotFound)
 	}
 	q.Defaults()
 	return q, nil
@@ -554,5 +554,30 @@ func TestQueueFullAndLeaveWhenEmpty(t *testing.T) {
 	}
 	if hops := path(t, rec); hops[len(hops)-1].Type != "hangup" || hops[len(hops)-1].Target != "486" {
 		t.Fatalf("path %s", rec.Path)
+	}
+}
+
+// TestQueueDeletedWhileWaiting: a queue deleted under a waiting caller sends it on (no
+// overflow: hang up, a BYE as the queue answered it); the stay is recorded.
+func TestQueueDeletedWhileWaiting(t *testing.T) {
+	h := startQueues(t, map[string]routing.Destination{did: toQueue(1)},
+		queue.Queue{ID: 1, Name: "support", Strategy: queue.RingAll, Members: []queue.Member{{UserID: 1}}})
+	h.user(1, "2001", "agent-1")
+	_, call := trunkCall(t, h.pbxHarness, "+48601000001", pbxtest.PhoneOptions{})
+	if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
+		t.Fatalf("caller: %d %v", code, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	h.b.mu.Lock()
+	delete(h.b.queues, 1)
+	h.b.mu.Unlock()
+	if _, err := call.WaitEnded(3 * time.Second); err != nil {
+		t.Fatalf("the caller stayed in a deleted queue: %v", err)
+	}
+	if rec := h.record(t); len(rec.Queues) != 1 || rec.Queues[0].Exit != "empty" {
+		t.Fatalf("stays %+v", rec.Queues)
+	}
+	if cs, err := h.st.Waiting(context.Background(), 1); err != nil || len(cs) != 0 {
+		t.Fatalf("still waiting: %+v %v", cs, err)
 	}
 }

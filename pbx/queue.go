@@ -33,8 +33,8 @@ import (
 // QueueBackend is what the queue dispatcher asks of the project's configuration (cmd
 // implements it over the store and the music directory).
 type QueueBackend interface {
-	// Queue is the configuration of queue id (with defaults filled in); an error when it is
-	// gone.
+	// Queue is the configuration of queue id (with defaults filled in); ErrNotFound when it
+	// was deleted (its waiting callers then leave), another error when it cannot be read now.
 	Queue(ctx context.Context, id int64) (queue.Queue, error)
 	// Agent is the user behind an agent: the SIP accounts whose devices ring for an offer,
 	// the extension for the walk's path.
@@ -51,8 +51,10 @@ const DefaultDispatchInterval = 500 * time.Millisecond
 const (
 	// callerLease is how long a waiting caller's record holds without renewal; callerRenew
 	// how often the node renews it.
-	callerLease = 30 * time.Second
-	callerRenew = 10 * time.Second
+	// While a node's caller is eligible, other nodes leave it a group of agents: after a
+	// crash that lasts until the lease ends.
+	callerLease = 15 * time.Second
+	callerRenew = 5 * time.Second
 	// partyTTL is how long the dispatcher keeps an agent's devices (SIP accounts).
 	partyTTL = 5 * time.Second
 	// storeTimeout bounds one queue-store operation of the dispatcher or a call.
@@ -196,11 +198,16 @@ func (d *dispatcher) cycle(ctx context.Context, qid int64, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
 	defer cancel()
 	q, err := d.b.Queue(ctx, qid)
-	if err != nil {
-		d.e.log.Warn("queue dispatch: queue gone", "queue_id", qid, "error", err)
+	if errors.Is(err, ErrNotFound) {
+		d.e.log.Warn("queue dispatch: the queue was deleted", "queue_id", qid)
 		for _, w := range d.mine(qid) {
+			d.remove(qid, w.caller.CallID)
 			d.send(qid, w, queueLeave{exit: queue.ExitEmpty, why: "empty: the queue was deleted"})
 		}
+		return
+	}
+	if err != nil {
+		d.e.log.Warn("queue dispatch: read the queue", "queue_id", qid, "error", err)
 		return
 	}
 	callers, err := d.st.Waiting(ctx, qid)

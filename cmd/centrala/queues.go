@@ -187,6 +187,9 @@ var _ pbx.QueueBackend = queueBackend{}
 
 func (b queueBackend) Queue(ctx context.Context, id int64) (queue.Queue, error) {
 	q, err := b.db.GetQueue(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return queue.Queue{}, pbx.ErrNotFound
+	}
 	if err != nil {
 		return queue.Queue{}, err
 	}
