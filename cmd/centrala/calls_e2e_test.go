@@ -55,6 +55,17 @@ func (s *server) lastCDR() cdrJSON {
 	}
 }
 
+// wantMetrics waits for each series of /metrics to read its value (waitMetric) and reports
+// those that do not.
+func (s *server) wantMetrics(want map[string]float64) {
+	s.t.Helper()
+	for series, v := range want {
+		if got := s.waitMetric(series, v); got != v {
+			s.t.Errorf("%s = %v, want %v", series, got, v)
+		}
+	}
+}
+
 // waitMetric waits until a sample of /metrics reads want (counters and gauges are updated
 // just after the call record the test waited for) and returns what it read last.
 func (s *server) waitMetric(series string, want float64) float64 {

@@ -406,16 +406,12 @@ func TestSIPpQueueE2E(t *testing.T) {
 		t.Errorf("queue stats: %d %+v (the stay waited %d ms)", code, stats, stay.WaitMS)
 	}
 	q := fmt.Sprint(setup.queueID)
-	for series, want := range map[string]float64{
+	s.wantMetrics(map[string]float64{
 		`centrala_queue_offers_total{outcome="no_answer",queue_id="` + q + `"}`: 1,
 		`centrala_queue_offers_total{outcome="answered",queue_id="` + q + `"}`:  1,
 		`centrala_queue_calls_total{exit="answered",queue_id="` + q + `"}`:      1,
 		`centrala_agents{state="not_ready"}`:                                    1,
-	} {
-		if got := s.waitMetric(series, want); got != want {
-			t.Errorf("%s = %v, want %v", series, got, want)
-		}
-	}
+	})
 	// Music on hold toward the caller while it waited and the first phone rang: 5 s at least.
 	if n := s.metric(`centrala_rtp_packets_played_total{leg="a"}`); n < 250 {
 		t.Errorf("music packets sent to the caller: %v", n)
