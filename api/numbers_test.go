@@ -159,6 +159,11 @@ func TestNumberValidation(t *testing.T) {
 		{"hangup 399", dest("hangup", "399"), []string{"destination.target"}, "", specValid},
 		{"hangup 700", dest("hangup", "700"), []string{"destination.target"}, "", specValid},
 		{"hangup text", dest("hangup", "busy"), []string{"destination.target"}, "", specValid},
+		{"priority off a queue", func() map[string]any {
+			b := dest("extension", "201")
+			b["destination"].(map[string]any)["priority"] = 5
+			return b
+		}(), []string{"destination.priority"}, "only for queue destinations", specValid},
 		{"everything", map[string]any{"number": "", "description": "x\x00", "trunk_id": 12345,
 			"destination": map[string]any{"type": "hangup", "target": "200"}},
 			[]string{"number", "description", "trunk_id", "destination.target"}, "", specInvalid},
@@ -183,6 +188,20 @@ func TestNumberValidation(t *testing.T) {
 	res = e.do("PUT", fmt.Sprintf("/api/v1/numbers/%d", n.ID), testAdminToken, dest("queue", "1"))
 	require.Equal(t, http.StatusUnprocessableEntity, res.status, "body: %s", res.body)
 	require.Equal(t, []string{"destination.target"}, fieldsOf(res.problem(t)))
+
+	// A queue destination keeps its priority.
+	q := e.createObject("/api/v1/queues", validQueue("support"))
+	vip := dest("queue", fmt.Sprint(q))
+	vip["number"] = "+48221234599"
+	vip["destination"].(map[string]any)["priority"] = 40
+	created := e.createNumber(vip)
+	require.Equal(t, 40, created.Destination.Priority)
+	got := e.do("GET", fmt.Sprintf("/api/v1/numbers/%d", created.ID), testAdminToken, nil)
+	require.Contains(t, string(got.body), `"priority":40`)
+	vip["destination"].(map[string]any)["priority"] = 101
+	res = e.do("PUT", fmt.Sprintf("/api/v1/numbers/%d", created.ID), testAdminToken, vip, specInvalid)
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, "body: %s", res.body)
+	require.Equal(t, []string{"destination.priority"}, fieldsOf(res.problem(t)))
 
 	res = e.do("POST", "/api/v1/numbers", testAdminToken, `{"number":"+48221234567","destination":{"type":"hangup","x":1}}`, specInvalid)
 	require.Equal(t, http.StatusBadRequest, res.status, "body: %s", res.body)

@@ -132,7 +132,7 @@ type Record struct {
 // answered, and every offer made to an agent for it.
 type QueueStay struct {
 	QueueID    int64        `json:"queue_id"`
-	Priority   int          `json:"priority"`
+	Priority   int          `json:"priority"` // when it left (a supervisor may have raised it meanwhile)
 	JoinedAt   time.Time    `json:"joined_at"`
 	LeftAt     time.Time    `json:"left_at"`
 	WaitMS     int64        `json:"wait_ms"`     // LeftAt - JoinedAt: for answered calls, the speed of answer

@@ -161,6 +161,9 @@ func (c *call) leftQueue(stay *cdr.QueueStay, exit queue.Exit, at time.Time) {
 	if stay.Exit != "" {
 		return
 	}
+	if p, ok := c.e.queues.priorityOf(stay.QueueID, c.a.callID); ok {
+		stay.Priority = p
+	}
 	stay.Exit, stay.LeftAt = string(exit), at
 	stay.WaitMS = max(at.Sub(stay.JoinedAt), 0).Milliseconds()
 	c.e.m.queueCall(stay.QueueID, string(exit), at.Sub(stay.JoinedAt))

@@ -362,8 +362,19 @@ func TestQueuePriorityAndAnnouncements(t *testing.T) {
 			t.Fatalf("waiting after the answer %+v", cs)
 		}
 	}
+	// A supervisor raises the first caller's priority while it waits: its record says so.
+	if err := h.st.SetPriority(context.Background(), 1, first.CallID(), 30); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // a few dispatch cycles read it
 	_ = first.Hangup()
+	if rec := h.recordOf(t, "+48601000001"); len(rec.Queues) != 1 || rec.Queues[0].Priority != 30 || rec.Queues[0].Exit != "abandoned" {
+		t.Fatalf("first caller's stays %+v", rec.Queues)
+	}
 	_ = second.Hangup()
+	if rec := h.recordOf(t, "+48601000002"); len(rec.Queues) != 1 || rec.Queues[0].Priority != 10 || rec.Queues[0].Exit != "answered" {
+		t.Fatalf("priority caller's stays %+v", rec.Queues)
+	}
 }
 
 // waitTonesFor is waitTones with a deadline.

@@ -461,6 +461,17 @@ func (d *dispatcher) seen(qid int64, callID string) (int, queue.Census) {
 	return 0, queue.Census{}
 }
 
+// priorityOf is the priority of this node's waiting caller as the last cycle read it (it
+// may have been raised through the API); false when it is not waiting here.
+func (d *dispatcher) priorityOf(qid int64, callID string) (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w := d.waiting[qid][callID]; w != nil {
+		return w.caller.Priority, true
+	}
+	return 0, false
+}
+
 // presence reads q's members at now: agent state, and for the available ones whether they
 // are on a call and have a registered device (the others are not routable anyway).
 func (d *dispatcher) presence(ctx context.Context, q *queue.Queue, now time.Time) (queue.Lookup, queue.Census, error) {

@@ -396,9 +396,16 @@ func (h *queueBench) onCallOffer(tb testing.TB, uid int64) string {
 // comes due for renewal inside the measured cycles (the node renews each of its callers
 // every 10 s: one Redis write each).
 //
-// Metrics: offers/op (always 5), trips/op (Redis commands and pipelines: round trips),
-// claims/op.
-func BenchmarkQueueDispatchCycle(b *testing.B) {
+// Metrics: offers/op (always 5) and trips/op (Redis commands and pipelines: round trips).
+func BenchmarkQueueDispatchCycle(b *testing.B) { benchCycles(b, false) }
+
+// BenchmarkQueueDispatchCycleIdleAgents is the same cycle when every member is available
+// (a quiet hour): each of the first min(waiting, agents) callers takes an agent, this
+// node's claimed (offers/op: half of them), and between cycles the offered agents are made
+// available again and those callers replaced.
+func BenchmarkQueueDispatchCycleIdleAgents(b *testing.B) { benchCycles(b, true) }
+
+func benchCycles(b *testing.B, idle bool) {
 	srv := startBenchRedis(b)
 	const offers = 5
 	for _, waiting := range []int{10, 100, 1000} {
@@ -406,6 +413,15 @@ func BenchmarkQueueDispatchCycle(b *testing.B) {
 			b.Run(fmt.Sprintf("waiting=%d/agents=%d", waiting, agents), func(b *testing.B) {
 				t0 := time.Now()
 				h := newQueueBench(b, srv, waiting, agents, func() time.Time { return t0 })
+				if idle {
+					for uid := int64(1); uid <= int64(agents); uid++ {
+						h.free(uid)
+					}
+				}
+				used := 2 * offers // callers that take an agent in a cycle
+				if idle {
+					used = min(waiting, agents)
+				}
 				next := int64(0)
 				var trips, claims int64
 				b.ReportAllocs()
@@ -413,12 +429,17 @@ func BenchmarkQueueDispatchCycle(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					var free []int64
-					for len(free) < 2*offers {
+					for !idle && len(free) < 2*offers {
 						next = next%int64(agents) + 1
 						h.free(next)
 						free = append(free, next)
 					}
-					want := h.firstMine(offers)
+					var want []string
+					for _, c := range h.order[:used] {
+						if c.mine {
+							want = append(want, c.id)
+						}
+					}
 					n0 := h.trips.n.Load()
 					b.StartTimer()
 					h.d.cycle(h.ctx, benchQueueID, t0)
@@ -430,19 +451,23 @@ func BenchmarkQueueDispatchCycle(b *testing.B) {
 							b.Fatalf("cycle %d: offers %v, want one agent for each of %v", i, got, want)
 						}
 					}
-					if len(got) != offers {
+					if len(got) != len(want) {
 						b.Fatalf("cycle %d: offers %v, want %v", i, got, want)
 					}
 					claims += int64(len(got))
 					for id, uids := range got {
-						h.answer(uids[0], id)
+						if idle {
+							h.update(uids[0], func(a queue.Agent, now time.Time) (queue.Agent, error) { return a.OfferFailed(id, now) })
+						} else {
+							h.answer(uids[0], id)
+						}
 					}
 					for _, uid := range free {
 						if _, on := h.onCall[uid]; !on {
 							h.answer(uid, fmt.Sprintf("other-%d-%d", i, uid))
 						}
 					}
-					h.served(2 * offers)
+					h.served(used)
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(claims)/float64(b.N), "offers/op")

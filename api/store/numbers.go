@@ -11,18 +11,20 @@ import (
 )
 
 // Destination is where an inbound call to a number goes: a routing.Destination (the same
-// JSON shape: type, target, present, then) with a string Type, so callers that only read
-// type and target need not know the routing package.
+// JSON shape: type, target, present, then, priority) with a string Type, so callers that
+// only read type and target need not know the routing package.
 type Destination struct {
-	Type    string       `json:"type"`
-	Target  string       `json:"target"`
-	Present string       `json:"present,omitempty"` // external only; empty: the caller's number
-	Then    *Destination `json:"then,omitempty"`    // announcement only; nil: hang up after it
+	Type     string       `json:"type"`
+	Target   string       `json:"target"`
+	Present  string       `json:"present,omitempty"`  // external only; empty: the caller's number
+	Then     *Destination `json:"then,omitempty"`     // announcement only; nil: hang up after it
+	Priority int          `json:"priority,omitempty"` // queue only: the callers' priority in it
 }
 
 // Routing is d as package routing takes it.
 func (d Destination) Routing() routing.Destination {
-	out := routing.Destination{Type: routing.DestType(d.Type), Target: d.Target, Present: routing.Present(d.Present)}
+	out := routing.Destination{Type: routing.DestType(d.Type), Target: d.Target, Present: routing.Present(d.Present),
+		Priority: d.Priority}
 	if d.Then != nil {
 		then := d.Then.Routing()
 		out.Then = &then
@@ -32,7 +34,7 @@ func (d Destination) Routing() routing.Destination {
 
 // DestinationOf is the store's form of a routing.Destination.
 func DestinationOf(d routing.Destination) Destination {
-	out := Destination{Type: string(d.Type), Target: d.Target, Present: string(d.Present)}
+	out := Destination{Type: string(d.Type), Target: d.Target, Present: string(d.Present), Priority: d.Priority}
 	if d.Then != nil {
 		then := DestinationOf(*d.Then)
 		out.Then = &then
@@ -52,7 +54,7 @@ type Number struct {
 }
 
 const numberCols = `id, number, description, trunk_id, dest_type, dest_target, dest_present, dest_then,
-	created_at, updated_at`
+	dest_priority, created_at, updated_at`
 
 func scanNumber(row rowScanner) (Number, error) {
 	var (
@@ -62,7 +64,7 @@ func scanNumber(row rowScanner) (Number, error) {
 		createdAt, updatedAt int64
 	)
 	if err := row.Scan(&n.ID, &n.Number, &n.Description, &trunk, &n.Destination.Type,
-		&n.Destination.Target, &n.Destination.Present, &then, &createdAt, &updatedAt); err != nil {
+		&n.Destination.Target, &n.Destination.Present, &then, &n.Destination.Priority, &createdAt, &updatedAt); err != nil {
 		return Number{}, err
 	}
 	if trunk.Valid {
@@ -106,10 +108,10 @@ func (db *DB) CreateNumber(ctx context.Context, n Number) (Number, error) {
 	}
 	ms := millis(now())
 	created, err := scanNumber(db.w.QueryRowContext(ctx, `INSERT INTO numbers (number,
-		description, trunk_id, dest_type, dest_target, dest_present, dest_then, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+numberCols,
+		description, trunk_id, dest_type, dest_target, dest_present, dest_then, dest_priority, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+numberCols,
 		n.Number, n.Description, nullID(n.TrunkID), n.Destination.Type, n.Destination.Target,
-		n.Destination.Present, then, ms, ms))
+		n.Destination.Present, then, n.Destination.Priority, ms, ms))
 	return created, dbErr(err, "create number")
 }
 
@@ -151,9 +153,9 @@ func (db *DB) UpdateNumber(ctx context.Context, n Number) (Number, error) {
 	}
 	updated, err := scanNumber(db.w.QueryRowContext(ctx, `UPDATE numbers SET number = ?,
 		description = ?, trunk_id = ?, dest_type = ?, dest_target = ?, dest_present = ?,
-		dest_then = ?, updated_at = ? WHERE id = ? RETURNING `+numberCols,
+		dest_then = ?, dest_priority = ?, updated_at = ? WHERE id = ? RETURNING `+numberCols,
 		n.Number, n.Description, nullID(n.TrunkID), n.Destination.Type, n.Destination.Target,
-		n.Destination.Present, then, millis(now()), n.ID))
+		n.Destination.Present, then, n.Destination.Priority, millis(now()), n.ID))
 	return updated, dbErr(err, fmt.Sprintf("update number %d", n.ID))
 }
 
