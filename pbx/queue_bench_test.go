@@ -46,39 +46,46 @@ func startBenchRedis(tb testing.TB) string {
 		}
 		tb.Skip("redis-server not found: install Debian package redis-server (make test does)")
 	}
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		if addr, ok := runBenchRedis(tb, bin); ok {
+			return addr
 		}
-		addr := l.Addr().String()
-		_, port, _ := net.SplitHostPort(addr)
-		l.Close()
-		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		tb.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			select {
-			case <-exited: // the port was taken meanwhile
-			default:
-				if c.Ping(context.Background()).Err() != nil {
-					continue
-				}
-				_ = c.Close()
-				return addr
-			}
-			break
-		}
-		_ = c.Close()
-		if attempt == 4 {
-			tb.Fatalf("redis-server did not start on %s", addr)
+		if attempt == 5 {
+			tb.Fatal("redis-server did not start (5 ports tried)")
 		}
 	}
+}
+
+// runBenchRedis starts redis-server on a port free a moment ago, stopped by its PID when the
+// test ends; false when it did not answer PING within 10 s (another process took the port).
+func runBenchRedis(tb testing.TB, bin string) (string, bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	l.Close()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tb.TempDir())
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			return "", false
+		default:
+		}
+		if c.Ping(context.Background()).Err() == nil {
+			return addr, true
+		}
+	}
+	return "", false
 }
 
 // benchQueueID is the one queue of the harness.
@@ -126,7 +133,6 @@ type queueBench struct {
 	d     *dispatcher
 	st    *redisstore.Store
 	trips *roundTrips
-	q     queue.Queue
 	// in is the in channel of every waiting call: the dispatcher's messages to any of them.
 	in chan any
 
@@ -178,7 +184,7 @@ func newQueueBench(tb testing.TB, srv string, waiting, agents int, now func() ti
 	if err := WithQueues(st, benchBackend{q: q}, "node-a", 0)(e); err != nil {
 		tb.Fatal(err)
 	}
-	h := &queueBench{tb: tb, ctx: ctx, d: e.queues, st: st, trips: trips, q: q, in: make(chan any, 4096),
+	h := &queueBench{tb: tb, ctx: ctx, d: e.queues, st: st, trips: trips, in: make(chan any, 4096),
 		onCall: map[int64]string{}, now: now}
 
 	t := now()

@@ -1,8 +1,9 @@
 # Helpers shared by the whole-server benchmarks (sourced, not run): work directory and
 # processes stopped by their PID, free ports, /proc readings, the API, /metrics, SIPp's
 # statistics files, Centrala's log. The sourcing script sets BENCH (its name, for
-# messages) and, before it uses them, KEEP, TOKEN, HTTP_PORT, CLOG and, for free_port to
-# keep out of an RTP range, RTP_PORT_MIN and RTP_PORT_MAX.
+# messages) and ROOT, and before it uses them KEEP, METRICS (what metrics keeps) and, for
+# free_port to keep out of an RTP range, RTP_PORT_MIN and RTP_PORT_MAX (rtp_range sets
+# them); centrala_setup sets TOKEN, HTTP_PORT, SIP_PORT, CLOG and CENTRALA_ENV.
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -53,6 +54,20 @@ forget_pid() {
 		[[ $p == "$1" ]] || keep+=("$p")
 	done
 	PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# wait_child PID: waits until a process started here ends, reaps and forgets it; sets
+# CHILD_CPU to its CPU time (ticks) as last read while it ran.
+wait_child() {
+	local x
+	CHILD_CPU=0
+	while kill -0 "$1" 2>/dev/null; do
+		x=$(cpu_ticks "$1")
+		((x > CHILD_CPU)) && CHILD_CPU=$x
+		sleep 0.2
+	done
+	wait "$1" 2>/dev/null || true
+	forget_pid "$1"
 }
 
 # ---------------------------------------------------------------- ports
@@ -148,6 +163,98 @@ threads() { awk '$1 == "Threads:" { print $2 }' "/proc/$1/status" 2>/dev/null ||
 
 now() { date +%s.%N; }
 
+# ---------------------------------------------------------------- Centrala
+# build_centrala: CENTRALA_BIN, built into WORK unless given.
+build_centrala() {
+	[[ -z ${CENTRALA_BIN:-} ]] || return 0
+	CENTRALA_BIN=$WORK/centrala
+	log "building ./cmd/centrala"
+	(cd "$ROOT" && go build -o "$CENTRALA_BIN" ./cmd/centrala) || die "go build ./cmd/centrala failed"
+}
+
+# centrala_setup ENV...: free SIP and HTTP ports, an admin TOKEN, a SALT for passwords,
+# WORK/data, CLOG, and CENTRALA_ENV: the configuration file WORK/centrala.yaml (the script
+# writes it), the addresses, the token, warn logs, ENV..., then CENTRALA_EXTRA_ENV (the last
+# value of a name wins).
+centrala_setup() {
+	SIP_PORT=$(free_port)
+	HTTP_PORT=$(free_port)
+	TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	SALT=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+	mkdir -p "$WORK/data"
+	CLOG=$WORK/centrala.log
+	CENTRALA_ENV=(CENTRALA_CONFIG="$WORK/centrala.yaml" CENTRALA_DATA_DIR="$WORK/data"
+		CENTRALA_SIP_ADDR="127.0.0.1:$SIP_PORT" CENTRALA_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+		CENTRALA_ADMIN_TOKEN="$TOKEN" CENTRALA_LOG_LEVEL=warn "$@")
+	# shellcheck disable=SC2206
+	CENTRALA_ENV+=(${CENTRALA_EXTRA_ENV:-})
+}
+
+# centrala_yaml: the configuration every benchmark needs: media on 127.0.0.1 in the RTP
+# range, digest challenges in MD5 only (SIPp 3.6 answers nothing else).
+centrala_yaml() {
+	cat <<EOF
+media:
+  rtp_bind_addr: 127.0.0.1
+  rtp_port_min: $RTP_PORT_MIN
+  rtp_port_max: $RTP_PORT_MAX
+registrar:
+  digest_algorithms: [MD5]
+EOF
+}
+
+# start_centrala: runs CENTRALA_BIN with the environment CENTRALA_ENV, its output to CLOG,
+# until /healthz answers and SIP_PORT is bound; sets CPID.
+start_centrala() {
+	local i
+	env "${CENTRALA_ENV[@]}" "$CENTRALA_BIN" >>"$CLOG" 2>&1 &
+	CPID=$!
+	PIDS+=("$CPID")
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$CPID" 2>/dev/null || {
+			tail -20 "$CLOG" >&2
+			die "centrala exited while starting"
+		}
+		curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null && port_bound udp "$SIP_PORT" && return 0
+		sleep 0.1
+	done
+	tail -20 "$CLOG" >&2
+	die "centrala did not start (healthz, udp $SIP_PORT)"
+}
+
+# restart_centrala: a new process on the same data. After provisioning: the API hashed
+# passwords with argon2id, whose memory Go returns to the system only slowly.
+restart_centrala() {
+	stop_pid "$CPID"
+	start_centrala
+}
+
+# start_redis DIR: a redis-server without persistence on a free loopback port, its log in
+# DIR; sets REDIS_PORT and REDIS_PID.
+start_redis() {
+	local i
+	REDIS_PORT=$(free_port)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$1" >"$1/redis.log" 2>&1 &
+	REDIS_PID=$!
+	PIDS+=("$REDIS_PID")
+	for ((i = 0; i < 100; i++)); do
+		port_bound tcp "$REDIS_PORT" && return 0
+		kill -0 "$REDIS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "redis-server did not start: $(tail -5 "$1/redis.log")"
+}
+
+# sipp_ports: MAXSOCK for SIPp (-max_socket: below the open-file limit), and free ports for a
+# UAS (UAS_PORT, media UAS_MP) and a UAC (media UAC_MP).
+sipp_ports() {
+	MAXSOCK=$(($(ulimit -n) - 256))
+	((MAXSOCK > 50000)) && MAXSOCK=50000
+	UAS_PORT=$(free_port)
+	UAS_MP=$(free_port 4)
+	UAC_MP=$(free_port 4)
+}
+
 # ---------------------------------------------------------------- Centrala's API and log
 api() { # api METHOD PATH JSON -> body on stdout, fails unless 2xx
 	curl -sS --fail-with-body -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -155,6 +262,12 @@ api() { # api METHOD PATH JSON -> body on stdout, fails unless 2xx
 }
 
 json_id() { sed -n 's/.*"id"[[:space:]]*:[[:space:]]*"\{0,1\}\([^",}]*\).*/\1/p' | head -1; }
+
+# metrics FILE: the /metrics lines the report reads, those whose name matches METRICS (an
+# extended regular expression, from the start of the line).
+metrics() {
+	curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E "^($METRICS)" >"$1" || die "GET /metrics failed"
+}
 
 mval() { # mval FILE NAME{labels} -> value (0 when absent)
 	awk -v k="$2" '$1 == k { v = $2 } END { printf "%.0f\n", v + 0 }' "$1"

@@ -67,69 +67,16 @@ bench_workdir centrala-queues
 rtp_range $((LIMIT * 4 + 2000))
 
 # ---------------------------------------------------------------- Redis and Centrala
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-	>"$WORK/redis.log" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-for ((i = 0; i < 100; i++)); do
-	port_bound tcp "$REDIS_PORT" && break
-	kill -0 "$RPID" 2>/dev/null || die "redis-server exited: $(tail -5 "$WORK/redis.log")"
-	sleep 0.1
-done
-port_bound tcp "$REDIS_PORT" || die "redis-server did not listen on $REDIS_PORT"
+start_redis "$WORK"
+RPID=$REDIS_PID
 
-if [[ -z $CENTRALA_BIN ]]; then
-	CENTRALA_BIN=$WORK/centrala
-	log "building ./cmd/centrala"
-	(cd "$ROOT" && go build -o "$CENTRALA_BIN" ./cmd/centrala) || die "go build ./cmd/centrala failed"
-fi
-SIP_PORT=$(free_port)
-HTTP_PORT=$(free_port)
-TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-SALT=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
-mkdir -p "$WORK/data"
+build_centrala
+centrala_setup CENTRALA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 {
-	cat <<EOF
-media:
-  rtp_bind_addr: 127.0.0.1
-  rtp_port_min: $RTP_PORT_MIN
-  rtp_port_max: $RTP_PORT_MAX
-registrar:
-  digest_algorithms: [MD5]
-EOF
+	centrala_yaml
 	[[ -z $DISPATCH_INTERVAL ]] || printf 'queues:\n  dispatch_interval: %s\n' "$DISPATCH_INTERVAL"
 } >"$WORK/centrala.yaml"
-CENTRALA_ENV=(CENTRALA_CONFIG="$WORK/centrala.yaml" CENTRALA_DATA_DIR="$WORK/data"
-	CENTRALA_SIP_ADDR="127.0.0.1:$SIP_PORT" CENTRALA_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
-	CENTRALA_ADMIN_TOKEN="$TOKEN" CENTRALA_LOG_LEVEL=warn CENTRALA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0")
-# shellcheck disable=SC2206
-CENTRALA_ENV+=(${CENTRALA_EXTRA_ENV:-})
-CLOG=$WORK/centrala.log
-
-start_centrala() { # sets CPID
-	local i
-	env "${CENTRALA_ENV[@]}" "$CENTRALA_BIN" >>"$CLOG" 2>&1 &
-	CPID=$!
-	PIDS+=("$CPID")
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$CPID" 2>/dev/null || {
-			tail -20 "$CLOG" >&2
-			die "centrala exited while starting"
-		}
-		curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null && port_bound udp "$SIP_PORT" && return 0
-		sleep 0.1
-	done
-	tail -20 "$CLOG" >&2
-	die "centrala did not start (healthz, udp $SIP_PORT)"
-}
-
-# metrics FILE: the /metrics lines the report reads.
-metrics() {
-	curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" |
-		grep -E '^(centrala_queue_|centrala_calls_|centrala_rtp_relays_active |go_goroutines )' >"$1" ||
-		die "GET /metrics failed"
-}
+METRICS='centrala_queue_|centrala_calls_|centrala_rtp_relays_active |go_goroutines '
 
 log "work directory $WORK; centrala SIP 127.0.0.1:$SIP_PORT, HTTP :$HTTP_PORT, redis :$REDIS_PORT, RTP $RTP_PORT_MIN-$RTP_PORT_MAX"
 start_centrala
@@ -154,18 +101,11 @@ QUEUE_ID=$(api POST /api/v1/queues "{\"name\":\"bench\",\"strategy\":\"$STRATEGY
 	die "creating the queue failed"
 api POST /api/v1/numbers "{\"number\":\"$DID\",\"trunk_id\":$TRUNK_ID,\"destination\":{\"type\":\"queue\",\"target\":\"$QUEUE_ID\"}}" >/dev/null ||
 	die "creating the number failed"
-# start again on the same data: the API hashed passwords with argon2id, whose memory Go
-# returns to the system only slowly
-stop_pid "$CPID"
-start_centrala
+restart_centrala
 log "centrala pid $CPID, log $CLOG; queue $QUEUE_ID, trunk $TRUNK_ID"
 
 # ---------------------------------------------------------------- SIPp
-MAXSOCK=$(($(ulimit -n) - 256))
-((MAXSOCK > 50000)) && MAXSOCK=50000
-UAS_PORT=$(free_port)
-UAS_MP=$(free_port 4)
-UAC_MP=$(free_port 4)
+sipp_ports
 
 # The agents' accounts, registered from the port the UAS then listens on (their Contact).
 awk -v s="$SALT" 'BEGIN { print "SEQUENTIAL" } { printf "agent%04d;pw-%s-%04d\n", $1 - 7000, s, $1 - 7000 }' \
@@ -211,7 +151,7 @@ CALLS_CSV=$WORK/calls.csv
 
 # run_uac DIR ARGS...: callers toward Centrala, until SIPp ends; sets UAC_CPU (ticks).
 run_uac() {
-	local dir=$1 pid x
+	local dir=$1 pid
 	shift
 	mkdir -p "$dir"
 	(
@@ -224,14 +164,8 @@ run_uac() {
 	) &
 	pid=$!
 	PIDS+=("$pid")
-	UAC_CPU=0
-	while kill -0 "$pid" 2>/dev/null; do
-		x=$(cpu_ticks "$pid")
-		((x > UAC_CPU)) && UAC_CPU=$x
-		sleep 0.2
-	done
-	wait "$pid" 2>/dev/null || true
-	forget_pid "$pid"
+	wait_child "$pid"
+	UAC_CPU=$CHILD_CPU
 }
 
 # wait_idle: wait (60 s at most) until Centrala has no call and no caller waits.
@@ -253,8 +187,8 @@ waits() {
 		page=$(curl -fsS -H "Authorization: Bearer $TOKEN" -G "http://127.0.0.1:$HTTP_PORT/api/v1/cdrs" \
 			--data-urlencode "from=$1" --data-urlencode "to=$2" --data-urlencode "limit=1000" --data-urlencode "offset=$off") ||
 			die "GET /api/v1/cdrs failed"
-		n=$(grep -o '"id":[0-9]*,"started_at"' <<<"$page" | wc -l)
-		grep -o '"wait_ms":[0-9]*,"exit":"answered"' <<<"$page" | sed 's/[^0-9]*\([0-9]*\).*/\1/' || true
+		n=$({ grep -o '"id":[0-9]*,"started_at"' <<<"$page" || true; } | wc -l)
+		{ grep -o '"wait_ms":[0-9]*,"exit":"answered"' <<<"$page" || true; } | sed 's/[^0-9]*\([0-9]*\).*/\1/'
 		((n < 1000)) && break
 		off=$((off + 1000))
 	done
@@ -336,7 +270,7 @@ done
 # ---------------------------------------------------------------- report
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo
-echo "Queue calls through Centrala with Redis ($(redis-server --version | awk '{ print $3 }')), SIPp $(sipp -v 2>&1 | awk '/SIPp v/ { sub(/\.$/, "", $2); print $2; exit }'), UDP:" \
+echo "Queue calls through Centrala with Redis ($(redis-server --version | awk '{ sub(/^v=/, "", $3); print $3 }')), SIPp $(sipp -v 2>&1 | awk '/SIPp v/ { sub(/\.$/, "", $2); print $2; exit }'), UDP:" \
 	"callers from an ip trunk -> $DID -> queue ($STRATEGY, wrap-up 0) of $AGENTS agents (one SIPp UAS), talk ${HOLD_MS} ms"
 echo "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}; load average before the report: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%6s %6s %6s %6s %6s %6s %8s %22s %9s %9s %11s %7s %8s %6s  %s\n' offered calls "ans/s" answered failed abandon "setup ms" "wait ms p50/p90/p99/max" \

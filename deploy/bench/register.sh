@@ -33,6 +33,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH=register.sh
+# shellcheck source=deploy/bench/lib.sh
+. "$ROOT/deploy/bench/lib.sh"
 ACCOUNTS=${ACCOUNTS:-10000}
 USERS=${USERS:-10}
 CALLS=${CALLS:-50000}
@@ -45,12 +48,8 @@ KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-4}
 KEEP=${KEEP:-0}
 SCENARIO=$ROOT/deploy/sipp/register_digest.xml
 KAMAILIO_CFG=$ROOT/deploy/bench/kamailio.cfg
-CLK_TCK=$(getconf CLK_TCK)
 # SIPp's socket buffers (-buff_size): the kernel caps them at net.core.rmem_max/wmem_max
 SIPP_BUFF=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 212992)
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "register.sh: $*"; exit 1; }
 
 needs=(sipp=sip-tester curl=curl)
 for t in $TARGETS; do
@@ -64,65 +63,7 @@ done
 "$ROOT/deploy/test-deps.sh" "${needs[@]}"
 KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/centrala-bench.XXXXXX")
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do
-		stop_pid "$p"
-	done
-	if [[ $KEEP == 1 ]]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop_pid PID: SIGTERM, then SIGKILL after 10 s; only processes this script started.
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# free_port: a port that no TCP or UDP socket uses (from /proc/net), not given out before.
-USED_PORTS=" "
-free_port() {
-	local p hex
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		hex=$(printf '%04X' "$p")
-		if ! awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-			/proc/net/tcp /proc/net/udp /proc/net/tcp6 /proc/net/udp6 2>/dev/null; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# port_bound PROTO PORT: someone listens on it (from /proc/net).
-port_bound() {
-	local hex
-	hex=$(printf '%04X' "$2")
-	awk -v h=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-		"/proc/net/$1" "/proc/net/${1}6" 2>/dev/null
-}
-
-# udp_rcvbuf_errors: datagrams the kernel dropped, machine-wide, for a full receive buffer.
-udp_rcvbuf_errors() {
-	awk '$1 == "Udp:" && !h { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1; next }
-		$1 == "Udp:" { print $c; exit }' /proc/net/snmp
-}
+bench_workdir centrala-bench
 
 # udp_socket_drops PORT: datagrams dropped so far at the UDP sockets bound to PORT (the
 # "drops" column of /proc/net/udp).
@@ -152,20 +93,11 @@ tree_pids() {
 		}'
 }
 
-# cpu_ticks PID: utime+stime of PID and its descendants, in clock ticks.
-cpu_ticks() {
-	local p line rest sum=0
-	for p in $(tree_pids "$1"); do
-		{ read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
-		rest=${line##*) }
-		set -- $rest
-		sum=$((sum + ${12} + ${13}))
-	done
-	echo "$sum"
-}
+# tree_cpu_ticks PID: utime+stime of PID and its descendants, in clock ticks.
+tree_cpu_ticks() { cpu_ticks $(tree_pids "$1"); }
 
-# mem_kb PID: "RSS PSS" in kB, summed over PID and its descendants.
-mem_kb() {
+# tree_mem_kb PID: "RSS PSS" in kB, summed over PID and its descendants.
+tree_mem_kb() {
 	local p
 	for p in $(tree_pids "$1"); do
 		cat "/proc/$p/smaps_rollup" 2>/dev/null || true
@@ -265,15 +197,15 @@ measure() {
 
 	local sd0 sd1
 	sd0=$(udp_socket_drops "$port")
-	c0=$(cpu_ticks "$pid")
-	m0=$(mem_kb "$pid")
-	if [[ -n $extra ]]; then e0=$(cpu_ticks "$extra"); em0=$(mem_kb "$extra"); fi
+	c0=$(tree_cpu_ticks "$pid")
+	m0=$(tree_mem_kb "$pid")
+	if [[ -n $extra ]]; then e0=$(tree_cpu_ticks "$extra"); em0=$(tree_mem_kb "$extra"); fi
 	log "$name: $CALLS calls offered at $RATE/${RATE_PERIOD_MS}ms, $ACCOUNTS accounts"
 	run_sipp "$name" "$port"
-	c1=$(cpu_ticks "$pid")
-	m1=$(mem_kb "$pid")
+	c1=$(tree_cpu_ticks "$pid")
+	m1=$(tree_mem_kb "$pid")
 	sd1=$(udp_socket_drops "$port")
-	if [[ -n $extra ]]; then e1=$(cpu_ticks "$extra"); em1=$(mem_kb "$extra"); fi
+	if [[ -n $extra ]]; then e1=$(tree_cpu_ticks "$extra"); em1=$(tree_mem_kb "$extra"); fi
 	kill -0 "$pid" 2>/dev/null || die "$name: the server died during the run"
 
 	ROWS+=("$(awk -v n="$name" -v ok="$SIPP_OK" -v failed="$SIPP_FAILED" -v rt="$SIPP_RETRANS" \
@@ -297,18 +229,6 @@ measure() {
 
 # ---------------------------------------------------------------- Centrala
 CENTRALA_BIN=${CENTRALA_BIN:-}
-build_centrala() {
-	[[ -n $CENTRALA_BIN ]] && return 0
-	CENTRALA_BIN=$WORK/centrala
-	log "building ./cmd/centrala"
-	(cd "$ROOT" && go build -o "$CENTRALA_BIN" ./cmd/centrala) || die "go build ./cmd/centrala failed"
-}
-
-api() { # api METHOD PATH JSON -> body on stdout, fails unless 2xx
-	curl -sS --fail-with-body -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-		--data "$3" "http://127.0.0.1:$HTTP_PORT$2"
-}
-
 create_centrala_accounts() { # create_centrala_accounts DIR
 	local dir=$1 u id body per first last i
 	per=$(((ACCOUNTS + USERS - 1) / USERS))
@@ -337,9 +257,9 @@ create_centrala_accounts() { # create_centrala_accounts DIR
 	[[ $ok == "$ACCOUNTS" ]] || die "created $ok of $ACCOUNTS SIP accounts: $(sort "$dir/created.txt" | uniq -c | tr '\n' ' ')"
 }
 
-# start_centrala NAME DIR SIP_PORT ENV...: starts the server, waits for /healthz and its SIP
+# run_centrala NAME DIR SIP_PORT ENV...: starts the server, waits for /healthz and its SIP
 # port; sets CENTRALA_PID.
-start_centrala() {
+run_centrala() {
 	local name=$1 dir=$2 sip_port=$3 pid i
 	shift 3
 	env "$@" "$CENTRALA_BIN" >>"$dir/centrala.log" 2>&1 &
@@ -365,21 +285,13 @@ bench_centrala() { # bench_centrala NAME [redis]
 	local env=(CENTRALA_DATA_DIR="$dir/data" CENTRALA_SIP_ADDR="127.0.0.1:$sip_port"
 		CENTRALA_HTTP_ADDR="127.0.0.1:$HTTP_PORT" CENTRALA_ADMIN_TOKEN="$TOKEN" CENTRALA_LOG_LEVEL=warn)
 	if [[ $mode == redis ]]; then
-		redis_port=$(free_port)
-		redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-			>"$dir/redis.log" 2>&1 &
-		redis_pid=$!
-		PIDS+=("$redis_pid")
-		for ((i = 0; i < 100; i++)); do
-			port_bound tcp "$redis_port" && break
-			sleep 0.1
-		done
-		port_bound tcp "$redis_port" || die "redis-server did not start: $(tail -5 "$dir/redis.log")"
+		start_redis "$dir"
+		redis_port=$REDIS_PORT redis_pid=$REDIS_PID
 		env+=(CENTRALA_REDIS_URL="redis://127.0.0.1:$redis_port/0")
 	fi
 	# shellcheck disable=SC2206
 	env+=(${CENTRALA_EXTRA_ENV:-})
-	start_centrala "$name" "$dir" "$sip_port" "${env[@]}"
+	run_centrala "$name" "$dir" "$sip_port" "${env[@]}"
 	pid=$CENTRALA_PID
 	log "$name: creating $USERS users and $ACCOUNTS SIP accounts through the API"
 	create_centrala_accounts "$dir"
@@ -387,7 +299,7 @@ bench_centrala() { # bench_centrala NAME [redis]
 	# memory the Go runtime returns to the system only slowly; the "before" figure is of a
 	# server that has just started with the accounts in its database.
 	stop_pid "$pid"
-	start_centrala "$name" "$dir" "$sip_port" "${env[@]}"
+	run_centrala "$name" "$dir" "$sip_port" "${env[@]}"
 	pid=$CENTRALA_PID
 	measure "$name" "$pid" "$sip_port" "$redis_pid"
 	stop_pid "$pid"
