@@ -133,27 +133,34 @@ func (c *call) queueWait(q *queue.Queue, stay *cdr.QueueStay, timer <-chan time.
 	return true
 }
 
-// admit decides whether the call may join q now (max_callers, join_empty).
+// admit decides whether the call may join q now (max_callers, join_empty,
+// leave_when_empty), reading only what the queue's rules need: a queue without them
+// admits every caller without a read.
 func (c *call) admit(q *queue.Queue, now time.Time) (bool, *routing.Destination, string) {
 	d := c.e.queues
 	ctx, cancel := context.WithTimeout(c.ctx, 2*storeTimeout)
 	defer cancel()
-	callers, err := d.st.Waiting(ctx, q.ID)
-	if err != nil {
-		c.log.Warn("call: queue admission: waiting callers", "queue_id", q.ID, "error", err)
-	}
 	waiting := 0
-	for _, w := range callers {
-		if !w.Gone(now) {
-			waiting++
+	if q.MaxCallers > 0 {
+		callers, err := d.st.Waiting(ctx, q.ID)
+		if err != nil {
+			c.log.Warn("call: queue admission: waiting callers", "queue_id", q.ID, "error", err)
+		}
+		for _, w := range callers {
+			if !w.Gone(now) {
+				waiting++
+			}
 		}
 	}
-	_, census, err := d.presence(ctx, q, now)
-	if err != nil { // without agent state, let the caller wait rather than turn it away
-		c.log.Warn("call: queue admission: agents", "queue_id", q.ID, "error", err)
-		census.LoggedIn = 1
+	loggedIn := 1
+	if q.JoinEmpty == queue.JoinDestination || q.LeaveWhenEmpty {
+		if n, err := d.loggedIn(ctx, q, now); err != nil { // without agent state, let the caller wait
+			c.log.Warn("call: queue admission: agents", "queue_id", q.ID, "error", err)
+		} else {
+			loggedIn = n
+		}
 	}
-	return q.Admit(waiting, census.LoggedIn)
+	return q.Admit(waiting, loggedIn)
 }
 
 // leftQueue closes the stay.
@@ -393,12 +400,12 @@ func (c *call) queueEnded(now time.Time) []cdr.QueueStay {
 		wrap := ac.q.WrapUp(ac.user)
 		d := c.e.queues
 		id := c.a.callID
+		d.callEnded(id, ac.q.ID, talk+wrap) // no lease renewal races the end
 		if a, ok := d.update(ac.user, id, func(a queue.Agent, now time.Time) (queue.Agent, error) {
 			return a.CallEnded(id, now, wrap)
 		}); ok && a.State == queue.AfterCallWork {
 			d.pokeAt(a.WrapUpUntil)
 		}
-		d.callEnded(id, ac.q.ID, talk+wrap)
 	}
 	if len(c.stays) == 0 {
 		return nil

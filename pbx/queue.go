@@ -55,8 +55,10 @@ const (
 	// crash that lasts until the lease ends.
 	callerLease = 15 * time.Second
 	callerRenew = 5 * time.Second
-	// partyTTL is how long the dispatcher keeps an agent's devices (SIP accounts).
-	partyTTL = 5 * time.Second
+	// partyTTL is how long the dispatcher keeps an agent's devices (SIP accounts), and
+	// registeredTTL whether one of them is registered.
+	partyTTL      = 5 * time.Second
+	registeredTTL = time.Second
 	// storeTimeout bounds one queue-store operation of the dispatcher or a call.
 	storeTimeout = 3 * time.Second
 )
@@ -74,7 +76,7 @@ func WithQueues(st queue.Store, b QueueBackend, node string, interval time.Durat
 		}
 		e.queues = &dispatcher{e: e, st: st, b: b, node: node, interval: interval, wake: make(chan struct{}, 1),
 			waiting: map[int64]map[string]*waiter{}, onCall: map[string]onCall{}, handle: map[int64]time.Duration{},
-			parties: map[int64]partyEntry{}}
+			parties: map[int64]partyEntry{}, reg: map[int64]regEntry{}}
 		return nil
 	}
 }
@@ -93,6 +95,12 @@ type dispatcher struct {
 	onCall  map[string]onCall            // call id -> the agent who answered it (lease renewal)
 	handle  map[int64]time.Duration      // queue id -> handle time of this node's calls (moving average)
 	parties map[int64]partyEntry
+	reg     map[int64]regEntry
+}
+
+type regEntry struct {
+	ok bool
+	at time.Time
 }
 
 // waiter is a waiting call of this node. Fields other than c are guarded by dispatcher.mu.
@@ -153,8 +161,8 @@ func (d *dispatcher) run(ctx context.Context) {
 	defer t.Stop()
 	renew := time.NewTicker(busyRenew)
 	defer renew.Stop()
-	// An agent made available on this node (API, feature code, end of an offer) is taken
-	// at once; changes made on other nodes are seen at the next tick.
+	// An agent made available (API, feature code, end of an offer; on another node too when
+	// its events reach this bus) is taken at once; anything else at the next tick.
 	sub := d.e.bus.Subscribe(256, func(ev event.Event) bool {
 		a, ok := ev.Data.(queue.Agent)
 		return ev.Type == "agent.state" && ok && a.State == queue.Available
@@ -484,33 +492,71 @@ func (d *dispatcher) presence(ctx context.Context, q *queue.Queue, now time.Time
 		return nil, queue.Census{}, err
 	}
 	ps := make(map[int64]queue.Presence, len(ids))
+	var avail []int64
 	for i, a := range agents {
 		a.UserID = ids[i]
-		p := queue.Presence{Agent: a}
+		ps[a.UserID] = queue.Presence{Agent: a}
 		if a.State == queue.Available {
-			if p.Busy, err = d.st.Busy(ctx, a.UserID, now); err != nil {
-				return nil, queue.Census{}, err
-			}
-			p.Registered = !p.Busy && d.registered(ctx, a.UserID, now)
+			avail = append(avail, a.UserID)
 		}
-		ps[a.UserID] = p
+	}
+	busy, err := d.st.BusyMany(ctx, avail, now)
+	if err != nil {
+		return nil, queue.Census{}, err
+	}
+	for i, id := range avail {
+		p := ps[id]
+		p.Busy = busy[i]
+		p.Registered = !p.Busy && d.registered(ctx, id, now)
+		ps[id] = p
 	}
 	look := func(id int64) (queue.Presence, bool) { p, ok := ps[id]; return p, ok }
 	return look, q.Census(now, look), nil
 }
 
-// registered reports whether any SIP account of agent uid has a binding.
-func (d *dispatcher) registered(ctx context.Context, uid int64, now time.Time) bool {
-	p, err := d.party(ctx, uid, now)
-	if err != nil {
-		return false
+// loggedIn counts q's members logged in at now (any state but logged_out): one read of
+// their states.
+func (d *dispatcher) loggedIn(ctx context.Context, q *queue.Queue, now time.Time) (int, error) {
+	ids := make([]int64, len(q.Members))
+	for i, m := range q.Members {
+		ids[i] = m.UserID
 	}
-	for _, acct := range p.Accounts {
-		if bs, err := d.e.reg.Store().Lookup(ctx, acct, now); err == nil && len(bs) > 0 {
-			return true
+	agents, err := d.st.Agents(ctx, ids, now)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range agents {
+		if a.State != queue.LoggedOut {
+			n++
 		}
 	}
-	return false
+	return n, nil
+}
+
+// registered reports whether any SIP account of agent uid has a binding, as seen at most
+// registeredTTL ago (an offer to a phone that just unregistered fails and the caller is
+// offered again).
+func (d *dispatcher) registered(ctx context.Context, uid int64, now time.Time) bool {
+	d.mu.Lock()
+	r, ok := d.reg[uid]
+	d.mu.Unlock()
+	if ok && now.Sub(r.at) < registeredTTL && !now.Before(r.at) {
+		return r.ok
+	}
+	reg := false
+	if p, err := d.party(ctx, uid, now); err == nil {
+		for _, acct := range p.Accounts {
+			if bs, err := d.e.reg.Store().Lookup(ctx, acct, now); err == nil && len(bs) > 0 {
+				reg = true
+				break
+			}
+		}
+	}
+	d.mu.Lock()
+	d.reg[uid] = regEntry{ok: reg, at: now}
+	d.mu.Unlock()
+	return reg
 }
 
 // party is agent uid's devices, cached for partyTTL.
@@ -572,7 +618,10 @@ func (d *dispatcher) renewOnCall(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		_, err := d.st.Update(rctx, oc.user, now, func(a queue.Agent) (queue.Agent, error) { return a.Renew(id, now.Add(busyTTL), now) })
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, queue.ErrStaleOffer): // the call ended since the snapshot
+			d.e.log.Debug("queue: lease of a call that ended", "user_id", oc.user, "call_id", id)
+		case err != nil:
 			d.e.log.Warn("queue: renew the lease of an agent on a call", "user_id", oc.user, "call_id", id, "error", err)
 		}
 	}

@@ -207,6 +207,20 @@ type Agent struct {
 	Times        StateTimes `json:"time_in_state_ms"`       // this session, states already left
 }
 
+// Clone returns a copy of a that shares no pointer with it (Pending, Current), for a cache
+// that hands the same record out more than once.
+func (a Agent) Clone() Agent {
+	if a.Pending != nil {
+		p := *a.Pending
+		a.Pending = &p
+	}
+	if a.Current != nil {
+		o := *a.Current
+		a.Current = &o
+	}
+	return a
+}
+
 // NewAgent is a user who never logged in.
 func NewAgent(userID int64) Agent { return Agent{UserID: userID, State: LoggedOut} }
 

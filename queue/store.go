@@ -70,6 +70,9 @@ type Store interface {
 	// Busy reports whether the user is on a call whose entry is still valid at now.
 	Busy(ctx context.Context, userID int64, now time.Time) (bool, error)
 
+	// BusyMany is Busy for several users, in the order asked (one round trip in Redis).
+	BusyMany(ctx context.Context, userIDs []int64, now time.Time) ([]bool, error)
+
 	// Join adds c to the waiting callers of c.QueueID (or replaces the caller with the same
 	// call id).
 	Join(ctx context.Context, c Caller) error

@@ -79,6 +79,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bus := event.NewBus()
 
+	var rc *redis.Client // nil: state in process
 	var locations registrar.Store
 	var agents queue.Store
 	var nonceKey []byte
@@ -87,7 +88,7 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 		if err != nil {
 			return fmt.Errorf("CENTRALA_REDIS_URL: %w", err)
 		}
-		rc := redis.NewClient(opts)
+		rc = redis.NewClient(opts)
 		defer rc.Close()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err = rc.Ping(pctx).Err()
@@ -207,6 +208,12 @@ func run(ctx context.Context, configPath string, getenv func(string) string, std
 		runtime.Apply(ctx, ts)
 	}
 	g.Go(func() error { music.warm(gctx, prompts, queue.DefaultMusicOnHold); return nil })
+	if rc != nil {
+		g.Go(func() error {
+			eventBridge{rc: rc, bus: bus, node: cfg.Registrar.Node, channel: "centrala:events", log: log}.run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error { return rg.Run(gctx) })
 	g.Go(func() error { return server.Run(gctx) })
 	g.Go(func() error {

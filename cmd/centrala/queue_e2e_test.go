@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,6 +169,7 @@ func TestQueueTwoNodesSharedRedis(t *testing.T) {
 			}
 		}()
 	}
+	answers := nodes[0].stream(t, "queue.answered") // every node's answers, on one node's stream
 	loggedIn := time.Now()
 	for _, id := range setup.agents {
 		nodes[0].login(t, id)
@@ -292,6 +297,76 @@ func TestQueueTwoNodesSharedRedis(t *testing.T) {
 	}
 	if answered != callers {
 		t.Errorf("%d answered queue records, want %d", answered, callers)
+	}
+	// Node 0's event stream carried every queue.answered, half of them from node 1.
+	evs := answers.wait(callers, 5*time.Second)
+	remote := 0
+	for _, e := range evs {
+		if e.Node != "" {
+			remote++
+		}
+	}
+	if len(evs) != callers || remote != callers/2 {
+		t.Errorf("node 0's stream: %d queue.answered events, %d from the other node; want %d and %d", len(evs), remote, callers, callers/2)
+	}
+}
+
+// streamEvent is an event of GET /api/v1/events.
+type streamEvent struct {
+	Type string `json:"type"`
+	Node string `json:"node"`
+}
+
+// eventStream collects the events of a server's stream.
+type eventStream struct {
+	mu  sync.Mutex
+	evs []streamEvent
+}
+
+// stream reads the server's event stream of the types starting with prefix until the test
+// ends.
+func (s *server) stream(t *testing.T, prefix string) *eventStream {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", s.HTTP+"/api/v1/events?type="+prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("event stream: %v %v", res, err)
+	}
+	es := &eventStream{}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var e streamEvent
+			if json.Unmarshal([]byte(data), &e) == nil {
+				es.mu.Lock()
+				es.evs = append(es.evs, e)
+				es.mu.Unlock()
+			}
+		}
+	}()
+	return es
+}
+
+// wait returns the events once there are n, or what came within d.
+func (es *eventStream) wait(n int, d time.Duration) []streamEvent {
+	deadline := time.Now().Add(d)
+	for {
+		es.mu.Lock()
+		evs := slices.Clone(es.evs)
+		es.mu.Unlock()
+		if len(evs) >= n || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -16,6 +16,9 @@ type Event struct {
 	Time   time.Time `json:"time"`
 	CallID string    `json:"call_id,omitempty"`
 	Data   any       `json:"data"`
+	// Node is the node an event came from when another node published it (shared through
+	// Redis); empty for this node's own events.
+	Node string `json:"node,omitempty"`
 }
 
 // Bus fans events out to subscribers.

@@ -158,6 +158,17 @@ func (s *Store) Busy(_ context.Context, userID int64, now time.Time) (bool, erro
 	return s.busyLocked(userID, now), nil
 }
 
+// BusyMany implements queue.Store.
+func (s *Store) BusyMany(_ context.Context, userIDs []int64, now time.Time) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]bool, len(userIDs))
+	for i, id := range userIDs {
+		out[i] = s.busyLocked(id, now)
+	}
+	return out, nil
+}
+
 // Join implements queue.Store.
 func (s *Store) Join(_ context.Context, c queue.Caller) error {
 	if c.CallID == "" {

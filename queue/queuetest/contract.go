@@ -330,10 +330,20 @@ func testBusy(t *testing.T, s, peer queue.Store) {
 	require.False(t, busy(s, 7, now))
 	require.NoError(t, s.CallEnded(ctx, 7, "b"), "ending twice is fine")
 
+	// BusyMany answers in the order asked, across nodes.
+	require.NoError(t, s.CallStarted(ctx, 9, "c", now.Add(time.Minute)))
+	many, err := peer.BusyMany(ctx, []int64{7, 9, 8, 9}, now)
+	require.NoError(t, err)
+	require.Equal(t, []bool{false, true, false, true}, many)
+	many, err = peer.BusyMany(ctx, nil, now)
+	require.NoError(t, err)
+	require.Empty(t, many)
+	require.NoError(t, s.CallEnded(ctx, 9, "c"))
+
 	// A claim made while a crashed node's entry lapsed goes through.
 	login(t, s, 7, now)
 	require.NoError(t, peer.CallStarted(ctx, 7, "dead", now.Add(10*time.Second)))
-	_, err := s.Claim(ctx, 7, offer("q1", now.Add(time.Minute)), now.Add(5*time.Second), true)
+	_, err = s.Claim(ctx, 7, offer("q1", now.Add(time.Minute)), now.Add(5*time.Second), true)
 	require.ErrorIs(t, err, queue.ErrNotClaimed)
 	_, err = s.Claim(ctx, 7, offer("q1", now.Add(time.Minute)), now.Add(11*time.Second), true)
 	require.NoError(t, err)

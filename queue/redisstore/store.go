@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,18 @@ const (
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+
+	// Decoded records, so that a dispatcher reading every member and waiting caller each
+	// cycle decodes only what changed: the last record read of each agent, and the callers
+	// the last Waiting of each queue returned, each with the JSON it was decoded from.
+	mu      sync.Mutex
+	agents  map[int64]decodedAgent
+	callers map[int64]map[string]queue.Caller
+}
+
+type decodedAgent struct {
+	raw string
+	a   queue.Agent
 }
 
 var _ queue.Store = (*Store)(nil)
@@ -36,7 +49,7 @@ func New(client redis.UniversalClient, prefix string) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{client: client, prefix: prefix}
+	return &Store{client: client, prefix: prefix, agents: map[int64]decodedAgent{}, callers: map[int64]map[string]queue.Caller{}}
 }
 
 func (s *Store) agentKey(userID int64) string {
@@ -75,10 +88,12 @@ func (s *Store) read(ctx context.Context, userID int64) (queue.Agent, int64, err
 	if err != nil {
 		return queue.Agent{}, 0, fmt.Errorf("redisstore: read agent %d: %w", userID, err)
 	}
-	return decodeAgent(userID, vals)
+	return s.decodeAgent(userID, vals)
 }
 
-func decodeAgent(userID int64, vals []any) (queue.Agent, int64, error) {
+// decodeAgent decodes an agent hash's v and a fields (the record from the cache when it is
+// the one decoded last for the user).
+func (s *Store) decodeAgent(userID int64, vals []any) (queue.Agent, int64, error) {
 	vs, _ := vals[0].(string)
 	raw, _ := vals[1].(string)
 	if vs == "" || raw == "" {
@@ -88,10 +103,19 @@ func decodeAgent(userID int64, vals []any) (queue.Agent, int64, error) {
 	if err != nil {
 		return queue.Agent{}, 0, fmt.Errorf("redisstore: agent %d: bad version %q", userID, vs)
 	}
+	s.mu.Lock()
+	d, ok := s.agents[userID]
+	s.mu.Unlock()
+	if ok && d.raw == raw {
+		return d.a.Clone(), v, nil
+	}
 	var a queue.Agent
 	if err := json.Unmarshal([]byte(raw), &a); err != nil {
 		return queue.Agent{}, 0, fmt.Errorf("redisstore: agent %d: bad record %.80q: %w", userID, raw, err)
 	}
+	s.mu.Lock()
+	s.agents[userID] = decodedAgent{raw: raw, a: a.Clone()}
+	s.mu.Unlock()
 	return a, v, nil
 }
 
@@ -138,7 +162,7 @@ func (s *Store) Agents(ctx context.Context, userIDs []int64, now time.Time) ([]q
 	out := make([]queue.Agent, len(userIDs))
 	var errs []error
 	for i, id := range userIDs {
-		a, _, err := decodeAgent(id, cmds[i].Val())
+		a, _, err := s.decodeAgent(id, cmds[i].Val())
 		if err != nil {
 			errs = append(errs, err)
 			a = queue.NewAgent(id)
@@ -256,6 +280,27 @@ func (s *Store) Busy(ctx context.Context, userID int64, now time.Time) (bool, er
 	return n > 0, nil
 }
 
+// BusyMany implements queue.Store, in one pipeline.
+func (s *Store) BusyMany(ctx context.Context, userIDs []int64, now time.Time) ([]bool, error) {
+	out := make([]bool, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	from := "(" + strconv.FormatInt(now.UnixMilli(), 10)
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.IntCmd, len(userIDs))
+	for i, id := range userIDs {
+		cmds[i] = pipe.ZCount(ctx, s.busyKey(id), from, "+inf")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: busy of %d users: %w", len(userIDs), err)
+	}
+	for i := range cmds {
+		out[i] = cmds[i].Val() > 0
+	}
+	return out, nil
+}
+
 // Join implements queue.Store: the record and the score in one transaction.
 func (s *Store) Join(ctx context.Context, c queue.Caller) error {
 	if c.CallID == "" {
@@ -310,14 +355,28 @@ func (s *Store) Waiting(ctx context.Context, queueID int64) ([]queue.Caller, err
 	}
 	out := make([]queue.Caller, 0, len(raws))
 	var errs []error
+	s.mu.Lock()
+	seen := s.callers[queueID]
+	s.mu.Unlock()
+	decoded := make(map[string]queue.Caller, len(raws))
 	for _, raw := range raws {
-		var c queue.Caller
-		if err := json.Unmarshal([]byte(raw), &c); err != nil {
-			errs = append(errs, fmt.Errorf("redisstore: queue %d: bad caller %.80q: %w", queueID, raw, err))
-			continue
+		c, ok := seen[raw]
+		if !ok {
+			if err := json.Unmarshal([]byte(raw), &c); err != nil {
+				errs = append(errs, fmt.Errorf("redisstore: queue %d: bad caller %.80q: %w", queueID, raw, err))
+				continue
+			}
 		}
+		decoded[raw] = c
 		out = append(out, c)
 	}
+	s.mu.Lock()
+	if len(decoded) == 0 {
+		delete(s.callers, queueID)
+	} else {
+		s.callers[queueID] = decoded
+	}
+	s.mu.Unlock()
 	return out, errors.Join(errs...)
 }
 
