@@ -155,12 +155,25 @@ func (d *dispatcher) pokeAt(t time.Time) {
 	time.AfterFunc(time.Until(t)+10*time.Millisecond, d.poke)
 }
 
-// run dispatches until ctx ends.
+// run dispatches until ctx ends, renewing the leases of this node's agents on queue calls
+// beside (their own goroutine: hundreds of renewals do not hold up a dispatch).
 func (d *dispatcher) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		renew := time.NewTicker(busyRenew)
+		defer renew.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-renew.C:
+				d.renewOnCall(ctx)
+			}
+		}
+	})
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
-	renew := time.NewTicker(busyRenew)
-	defer renew.Stop()
 	// An agent made available (API, feature code, end of an offer; on another node too when
 	// its events reach this bus) is taken at once; anything else at the next tick.
 	sub := d.e.bus.Subscribe(256, func(ev event.Event) bool {
@@ -175,9 +188,6 @@ func (d *dispatcher) run(ctx context.Context) {
 		case <-t.C:
 		case <-d.wake:
 		case <-sub.C:
-		case <-renew.C:
-			d.renewOnCall(ctx)
-			continue
 		}
 		d.dispatch(ctx)
 	}
