@@ -423,8 +423,8 @@ func TestQueueJoinEmptyGoesToDestination(t *testing.T) {
 }
 
 // TestQueueStrategies: for each strategy, three logged-in agents with different idle times,
-// answered counts and talk times, and the phones that ring for a caller are the ones the
-// strategy picks.
+// answered counts and talk times, and the phones that ring for a SIPp caller are the ones
+// the strategy picks; the caller hangs up while they ring (offers cancelled, not missed).
 func TestQueueStrategies(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
@@ -467,11 +467,10 @@ func TestQueueStrategies(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, call := trunkCall(t, h.pbxHarness, "+48601000001", pbxtest.PhoneOptions{})
-			if code, err := call.WaitFinal(3 * time.Second); err != nil || code != 200 {
-				t.Fatalf("caller: %d %v", code, err)
-			}
-			time.Sleep(500 * time.Millisecond) // every phone of the attempt rings by now
+			// A SIPp caller from the trunk's address, hanging up after 1.5 s in the queue.
+			caller := pbxtest.StartSIPp(t, pbxtest.SIPpOptions{Scenario: "deploy/sipp/call_uac.xml", Target: h.UDPAddr(),
+				Calls: 1, Rows: [][]string{{"+48601000001", "unused", did}}, Vars: map[string]string{"hold_ms": "1500", "audio": "none"}})
+			time.Sleep(700 * time.Millisecond) // every phone of the attempt rings by now
 			var rung []int64
 			for uid, ph := range phones {
 				if len(ph.Calls()) > 0 {
@@ -491,7 +490,9 @@ func TestQueueStrategies(t *testing.T) {
 					t.Fatalf("agent %d rung but %s", uid, a.State)
 				}
 			}
-			_ = call.Hangup()
+			if res := caller.Wait(); res.Successful != 1 {
+				t.Fatalf("caller: %s", res)
+			}
 			for _, uid := range rung { // the caller hung up: the offers failed, not missed
 				if a := h.waitAgent(t, uid, queue.Available); a.MissedOffers != 0 {
 					t.Fatalf("agent %d counted a miss for a caller who hung up: %+v", uid, a)
