@@ -22,19 +22,6 @@ func (b *fuzzBytes) next() int {
 
 func (b *fuzzBytes) pick(n int) int { return b.next() % n }
 
-// clone copies an agent deeply, to check that transitions leave their receiver alone.
-func clone(a Agent) Agent {
-	if a.Current != nil {
-		o := *a.Current
-		a.Current = &o
-	}
-	if a.Pending != nil {
-		p := *a.Pending
-		a.Pending = &p
-	}
-	return a
-}
-
 // FuzzAgent applies random events (in any order, with clocks that sometimes step back, as
 // two nodes' may) to an agent and checks after each: the agent is valid (one of the six
 // states, an offer exactly when offered or on_call, pending only during a call, no negative
@@ -62,7 +49,7 @@ func FuzzAgent(f *testing.F) {
 			default:
 				now = now.Add(-time.Duration(d-199) * time.Second / 8)
 			}
-			before := clone(a)
+			before := a.Clone()
 			settled := a.Settle(now)
 			call := calls[b.pick(len(calls))]
 			busy, registered := b.pick(4) == 0, b.pick(5) != 0

@@ -147,23 +147,33 @@ func TestIVRPromptAudioE2E(t *testing.T) {
 	if _, err := call.WaitEnded(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	want := pcmuSamples(t, file, 0)
+	heard := call.Heard()
+	if i := indexSamples(heard, want); i < 0 {
+		t.Fatalf("the %d samples of vm-goodbye.wav are not in the %d samples heard, in order", len(want), len(heard))
+	}
+}
+
+// pcmuSamples is the first n samples of a WAV file (0: all) as a PCMU call carries them.
+func pcmuSamples(t *testing.T, file string, n int) []int16 {
+	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	prompt, _, err := media.DecodeWAV(f, 1<<24)
+	a, _, err := media.DecodeWAV(f, 1<<26)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := make([]int16, len(prompt.Samples))
-	for i, v := range prompt.Samples { // what PCMU keeps of each sample
-		want[i] = g711.DecodeUlawFrame(g711.EncodeUlawFrame(v))
+	if n == 0 || n > len(a.Samples) {
+		n = len(a.Samples)
 	}
-	heard := call.Heard()
-	if i := indexSamples(heard, want); i < 0 {
-		t.Fatalf("the %d samples of vm-goodbye.wav are not in the %d samples heard, in order", len(want), len(heard))
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = g711.DecodeUlawFrame(g711.EncodeUlawFrame(a.Samples[i]))
 	}
+	return out
 }
 
 // indexSamples is where want starts in heard, or -1.

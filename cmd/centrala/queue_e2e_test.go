@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zaf/g711"
-
 	"github.com/centrala/centrala/pbx/media"
 	"github.com/centrala/centrala/pbx/pbxtest"
 )
@@ -514,19 +512,7 @@ func TestQueueMusicOnHoldE2E(t *testing.T) {
 	if err := call.Hangup(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	track, _, err := media.DecodeWAV(f, 1<<26)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make([]int16, 8000) // its first second, as PCMU keeps it
-	for i := range want {
-		want[i] = g711.DecodeUlawFrame(g711.EncodeUlawFrame(track.Samples[i]))
-	}
+	want := pcmuSamples(t, file, 8000) // its first second
 	if heard := call.Heard(); indexSamples(heard, want) < 0 {
 		t.Fatalf("the first second of the track is not in the %d samples heard", len(heard))
 	}
