@@ -123,7 +123,12 @@ func (c *call) queueWait(q *queue.Queue, stay *cdr.QueueStay, timer <-chan time.
 			c.walkOn = true
 			return false
 		case queueOffer:
-			if c.offerAgents(q, stay, m) || c.ended {
+			if c.offerAgents(q, stay, m) {
+				c.walkOn = false
+				return false
+			}
+			if c.ended { // hung up while agents rang
+				c.publishQueue("queue.abandoned", stay, nil)
 				c.walkOn = false
 				return false
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx"
+	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/pbxtest"
 	"github.com/centrala/centrala/queue"
 	"github.com/centrala/centrala/queue/memstore"
@@ -467,6 +468,8 @@ func TestQueueStrategies(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			abandons := h.Bus.Subscribe(8, func(e event.Event) bool { return e.Type == "queue.abandoned" })
+			defer abandons.Close()
 			// A SIPp caller from the trunk's address, hanging up after 1.5 s in the queue.
 			caller := pbxtest.StartSIPp(t, pbxtest.SIPpOptions{Scenario: "deploy/sipp/call_uac.xml", Target: h.UDPAddr(),
 				Calls: 1, Rows: [][]string{{"+48601000001", "unused", did}}, Vars: map[string]string{"hold_ms": "1500", "audio": "none"}})
@@ -492,6 +495,11 @@ func TestQueueStrategies(t *testing.T) {
 			}
 			if res := caller.Wait(); res.Successful != 1 {
 				t.Fatalf("caller: %s", res)
+			}
+			select {
+			case <-abandons.C:
+			case <-time.After(3 * time.Second):
+				t.Fatal("no queue.abandoned event for the caller who hung up while agents rang")
 			}
 			for _, uid := range rung { // the caller hung up: the offers failed, not missed
 				if a := h.waitAgent(t, uid, queue.Available); a.MissedOffers != 0 {
