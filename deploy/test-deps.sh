@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the programs Centrala's tests run as real peers, when they are missing.
 #
-#   deploy/test-deps.sh                      # the test set: redis-server, sipp, baresip, prompts
+#   deploy/test-deps.sh                      # the test set: redis-server, sipp, baresip, prompts, music on hold
 #   deploy/test-deps.sh kamailio=kamailio    # any other binary=debian-package pairs
 #
 # A "binary" that starts with / is a file the package installs (data packages have no binary).
