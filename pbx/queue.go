@@ -399,14 +399,26 @@ func (d *dispatcher) mine(qid int64) map[string]*waiter {
 	return out
 }
 
-// write changes w's caller record with fn and stores it.
+// write changes the node's fields of w's caller record (ringing, retry delay, lease) with
+// fn and stores them (Store.Touch: a priority raised meanwhile stays); a record that was
+// lost (Redis flushed) is written again whole.
 func (d *dispatcher) write(ctx context.Context, w *waiter, fn func(*queue.Caller), now time.Time) {
 	d.mu.Lock()
 	fn(&w.caller)
 	c := w.caller
 	w.renewed = now
 	d.mu.Unlock()
-	if err := d.st.Join(ctx, c); err != nil {
+	err := d.st.Touch(ctx, c.QueueID, c.CallID, c.Ringing, c.RetryAt, c.LeaseUntil)
+	if errors.Is(err, queue.ErrNotWaiting) {
+		d.mu.Lock()
+		still := d.waiting[c.QueueID][c.CallID] == w // not a caller that has just left
+		d.mu.Unlock()
+		if !still {
+			return
+		}
+		err = d.st.Join(ctx, c)
+	}
+	if err != nil {
 		d.e.log.Warn("queue: write caller", "queue_id", c.QueueID, "call_id", c.CallID, "error", err)
 	}
 }

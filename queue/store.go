@@ -87,6 +87,11 @@ type Store interface {
 	// ordering; JoinedAt is kept), or returns ErrNotWaiting.
 	SetPriority(ctx context.Context, queueID int64, callID string, priority int) error
 
+	// Touch sets a waiting caller's Ringing, RetryAt and LeaseUntil (what its node changes
+	// while it waits), keeping every other field as stored (a priority raised meanwhile
+	// stays), or returns ErrNotWaiting.
+	Touch(ctx context.Context, queueID int64, callID string, ringing bool, retryAt, leaseUntil time.Time) error
+
 	// LastOffered returns the user id the queue offered last (round_robin), 0 when none.
 	LastOffered(ctx context.Context, queueID int64) (int64, error)
 

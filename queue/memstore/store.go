@@ -221,6 +221,19 @@ func (s *Store) SetPriority(_ context.Context, queueID int64, callID string, pri
 	return nil
 }
 
+// Touch implements queue.Store.
+func (s *Store) Touch(_ context.Context, queueID int64, callID string, ringing bool, retryAt, leaseUntil time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.waiting[queueID][callID]
+	if !ok {
+		return fmt.Errorf("memstore: touch call %q in queue %d: %w", callID, queueID, queue.ErrNotWaiting)
+	}
+	c.Ringing, c.RetryAt, c.LeaseUntil = ringing, retryAt, leaseUntil
+	s.waiting[queueID][callID] = c
+	return nil
+}
+
 // LastOffered implements queue.Store.
 func (s *Store) LastOffered(_ context.Context, queueID int64) (int64, error) {
 	s.mu.Lock()

@@ -388,6 +388,20 @@ func testWaiting(t *testing.T, s, peer queue.Store) {
 	require.Equal(t, 10, w[1].Priority)
 	require.ErrorIs(t, s.SetPriority(ctx, 1, "x", 1), queue.ErrNotWaiting, "x waits in queue 2")
 
+	// Touch changes the node's fields only: b keeps the priority raised through peer.
+	retry, lease := now.Add(time.Minute), now.Add(2*time.Minute)
+	require.NoError(t, s.Touch(ctx, 1, "b", true, retry, lease))
+	w, err = peer.Waiting(ctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, queue.Caller{CallID: "b", QueueID: 1, Priority: 10, JoinedAt: now.Add(time.Second), Node: "b",
+		Ringing: true, RetryAt: retry, LeaseUntil: lease}, w[1])
+	require.NoError(t, peer.Touch(ctx, 1, "b", false, time.Time{}, lease))
+	w, err = s.Waiting(ctx, 1)
+	require.NoError(t, err)
+	require.False(t, w[1].Ringing)
+	require.True(t, w[1].RetryAt.IsZero())
+	require.ErrorIs(t, s.Touch(ctx, 1, "x", false, retry, lease), queue.ErrNotWaiting, "x waits in queue 2")
+
 	require.NoError(t, s.Leave(ctx, 1, "e"))
 	require.NoError(t, s.Leave(ctx, 1, "e"), "leaving twice is fine")
 	require.Equal(t, []string{"b", "c", "d", "a"}, ids(peer, 1))

@@ -381,7 +381,7 @@ func (s *Store) Waiting(ctx context.Context, queueID int64) ([]queue.Caller, err
 }
 
 // setPriorityScript replaces a caller's record and score if the record is still the one
-// read. KEYS: waiting, callers. ARGV: call id, old record, new record, new score.
+// read (SetPriority, Touch). KEYS: waiting, callers. ARGV: call id, old record, new record, new score.
 // Reply: 1 written, 0 not waiting, -1 changed since the read.
 var setPriorityScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
@@ -394,20 +394,33 @@ return 1
 
 // SetPriority implements queue.Store.
 func (s *Store) SetPriority(ctx context.Context, queueID int64, callID string, priority int) error {
+	return s.rewrite(ctx, queueID, callID, "set priority of", func(c *queue.Caller) { c.Priority = priority })
+}
+
+// Touch implements queue.Store.
+func (s *Store) Touch(ctx context.Context, queueID int64, callID string, ringing bool, retryAt, leaseUntil time.Time) error {
+	return s.rewrite(ctx, queueID, callID, "touch", func(c *queue.Caller) {
+		c.Ringing, c.RetryAt, c.LeaseUntil = ringing, retryAt, leaseUntil
+	})
+}
+
+// rewrite changes a waiting caller's record with fn and writes it with its score, if the
+// record is still the one read (else it reads again), or returns ErrNotWaiting.
+func (s *Store) rewrite(ctx context.Context, queueID int64, callID, op string, fn func(*queue.Caller)) error {
 	keys := []string{s.queueKey(queueID, "waiting"), s.queueKey(queueID, "callers")}
 	for range queue.MaxAttempts {
 		raw, err := s.client.HGet(ctx, keys[1], callID).Result()
 		if errors.Is(err, redis.Nil) {
-			return fmt.Errorf("redisstore: set priority of call %q in queue %d: %w", callID, queueID, queue.ErrNotWaiting)
+			return fmt.Errorf("redisstore: %s call %q in queue %d: %w", op, callID, queueID, queue.ErrNotWaiting)
 		}
 		if err != nil {
-			return fmt.Errorf("redisstore: set priority of call %q in queue %d: %w", callID, queueID, err)
+			return fmt.Errorf("redisstore: %s call %q in queue %d: %w", op, callID, queueID, err)
 		}
 		var c queue.Caller
 		if err := json.Unmarshal([]byte(raw), &c); err != nil {
 			return fmt.Errorf("redisstore: queue %d: bad caller %.80q: %w", queueID, raw, err)
 		}
-		c.Priority = priority
+		fn(&c)
 		rec, err := json.Marshal(c)
 		if err != nil {
 			return fmt.Errorf("redisstore: encode caller %q: %w", callID, err)
@@ -415,14 +428,14 @@ func (s *Store) SetPriority(ctx context.Context, queueID int64, callID string, p
 		status, err := setPriorityScript.Run(ctx, s.client, keys, callID, raw, rec, c.Score()).Int64()
 		switch {
 		case err != nil:
-			return fmt.Errorf("redisstore: set priority of call %q in queue %d: %w", callID, queueID, err)
+			return fmt.Errorf("redisstore: %s call %q in queue %d: %w", op, callID, queueID, err)
 		case status == 0:
-			return fmt.Errorf("redisstore: set priority of call %q in queue %d: %w", callID, queueID, queue.ErrNotWaiting)
+			return fmt.Errorf("redisstore: %s call %q in queue %d: %w", op, callID, queueID, queue.ErrNotWaiting)
 		case status == 1:
 			return nil
 		}
 	}
-	return fmt.Errorf("redisstore: set priority of call %q in queue %d: %w", callID, queueID, queue.ErrConflict)
+	return fmt.Errorf("redisstore: %s call %q in queue %d: %w", op, callID, queueID, queue.ErrConflict)
 }
 
 // LastOffered implements queue.Store.
