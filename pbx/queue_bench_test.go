@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/centrala/centrala/internal/redistest"
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/queue"
@@ -34,58 +32,11 @@ import (
 //	go test ./pbx/ -run xxx -bench 'QueueDispatchCycle|QueueOfferLatency'
 
 // startBenchRedis runs a redis-server without persistence on a free loopback port until the
-// test ends and returns its address. pbxtest.StartRedis does the same for the other
-// packages; this package's internal tests cannot import pbxtest, which imports pbx. Without
-// redis-server the test is skipped, or fails when CI=true.
+// test ends and returns its address (internal/redistest: this package's internal tests
+// cannot import pbxtest, which imports pbx).
 func startBenchRedis(tb testing.TB) string {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("redis-server not found: install Debian package redis-server (make test does)")
-		}
-		tb.Skip("redis-server not found: install Debian package redis-server (make test does)")
-	}
-	for attempt := 1; ; attempt++ {
-		if addr, ok := runBenchRedis(tb, bin); ok {
-			return addr
-		}
-		if attempt == 5 {
-			tb.Fatal("redis-server did not start (5 ports tried)")
-		}
-	}
-}
-
-// runBenchRedis starts redis-server on a port free a moment ago, stopped by its PID when the
-// test ends; false when it did not answer PING within 10 s (another process took the port).
-func runBenchRedis(tb testing.TB, bin string) (string, bool) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	l.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-exited:
-			return "", false
-		default:
-		}
-		if c.Ping(context.Background()).Err() == nil {
-			return addr, true
-		}
-	}
-	return "", false
+	return redistest.Start(tb).Addr
 }
 
 // benchQueueID is the one queue of the harness.
