@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/centrala/centrala/internal/redistest"
+	"github.com/centrala/centrala/internal/testkit"
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/pbx/registrar"
 	"github.com/centrala/centrala/queue"
@@ -32,11 +32,11 @@ import (
 //	go test ./pbx/ -run xxx -bench 'QueueDispatchCycle|QueueOfferLatency'
 
 // startBenchRedis runs a redis-server without persistence on a free loopback port until the
-// test ends and returns its address (internal/redistest: this package's internal tests
+// test ends and returns its address (internal/testkit: this package's internal tests
 // cannot import pbxtest, which imports pbx).
 func startBenchRedis(tb testing.TB) string {
 	tb.Helper()
-	return redistest.Start(tb).Addr
+	return testkit.StartRedis(tb).Addr
 }
 
 // benchQueueID is the one queue of the harness.

@@ -2,24 +2,18 @@ package queue
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/centrala/centrala/internal/testkit"
 )
 
 // TestREADMEExample keeps the README's queue and agent examples true.
 func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	var blocks []string
-	for i, part := range strings.Split(string(b), "```json\n") {
-		if i > 0 {
-			blocks = append(blocks, part[:strings.Index(part, "```")])
-		}
-	}
+	blocks := testkit.JSONBlocks(t, "README.md")
 	require.Len(t, blocks, 2)
 
 	dec := json.NewDecoder(strings.NewReader(blocks[0]))

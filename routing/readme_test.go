@@ -2,23 +2,17 @@ package routing
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/centrala/centrala/internal/testkit"
 )
 
 // TestREADMEExample keeps the README's rule list and explain output true.
 func TestREADMEExample(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	var blocks []string
-	for i, part := range strings.Split(string(b), "```json\n") {
-		if i > 0 {
-			blocks = append(blocks, part[:strings.Index(part, "```")])
-		}
-	}
+	blocks := testkit.JSONBlocks(t, "README.md")
 	require.Len(t, blocks, 2)
 
 	dec := json.NewDecoder(strings.NewReader(blocks[0]))

@@ -1,16 +1,14 @@
 package pbxtest
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 
-	"github.com/centrala/centrala/internal/redistest"
+	"github.com/centrala/centrala/internal/testkit"
 )
 
 // Redis is a redis-server started for one test and stopped by its cleanup
-// (internal/redistest).
-type Redis = redistest.Redis
+// (internal/testkit).
+type Redis = testkit.Redis
 
 // StartRedis starts a throw-away redis-server on a free loopback port, without
 // persistence, in a temporary directory, and stops it (by its PID) when the test ends.
@@ -19,23 +17,8 @@ type Redis = redistest.Redis
 // test command installs it (apt-get install redis-server).
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	return redistest.Start(t)
+	return testkit.StartRedis(t)
 }
 
-// lockedBuffer collects a peer's output, written by exec's copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is a peer's output (SIPp, baresip).
+type lockedBuffer = testkit.Output

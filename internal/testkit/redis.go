@@ -1,11 +1,11 @@
-// Package redistest starts throw-away redis-server processes for tests. It imports nothing
-// of Centrala, so every package's tests may use it (pbx's internal tests too, which cannot
-// import pbxtest); pbxtest.StartRedis is this.
-package redistest
+// Package testkit holds test helpers that import nothing of Centrala, so every package's
+// tests may use them (pbx's internal tests too, which cannot import pbxtest): a throw-away
+// redis-server (pbxtest.StartRedis is StartRedis), a buffer for a peer's output, the JSON
+// examples of a README.
+package testkit
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisStartTimeout bounds how long Start waits for the server to answer PING.
+// redisStartTimeout bounds how long StartRedis waits for the server to answer PING.
 const redisStartTimeout = 10 * time.Second
 
 // Redis is a redis-server started for one test and stopped by its cleanup.
@@ -31,19 +30,19 @@ type Redis struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has been waited for
-	output *lockedBuffer
+	output *Output
 }
 
-// Start starts a throw-away redis-server on a free loopback port, without
+// StartRedis starts a throw-away redis-server on a free loopback port, without
 // persistence, in a temporary directory, and stops it (by its PID) when the test ends.
 //
 // Without redis-server on PATH the test is skipped, or fails when CI=true: the project's
 // test command installs it (apt-get install redis-server).
-func Start(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		const msg = "redistest: redis-server not found on PATH; the test command installs it " +
+		const msg = "testkit: redis-server not found on PATH; the test command installs it " +
 			"(apt-get install redis-server)"
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s: %v", msg, err)
@@ -55,7 +54,7 @@ func Start(t testing.TB) *Redis {
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("redistest: finding a free port: %v", err)
+			t.Fatalf("testkit: finding a free port: %v", err)
 		}
 		r, retry, err := startRedis(bin, dir, port)
 		if err == nil {
@@ -72,7 +71,7 @@ func Start(t testing.TB) *Redis {
 			break
 		}
 	}
-	t.Fatalf("redistest: starting redis-server: %v", errors.Join(errs...))
+	t.Fatalf("testkit: starting redis-server: %v", errors.Join(errs...))
 	return nil
 }
 
@@ -85,7 +84,7 @@ func (r *Redis) Client(t testing.TB) *redis.Client {
 }
 
 // freePort returns a loopback port nobody listened on a moment ago. Another process may
-// take it before redis-server binds it: Start then tries another.
+// take it before redis-server binds it: StartRedis then tries another.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +98,7 @@ func freePort() (int, error) {
 // a lost race for the port.
 func startRedis(bin, dir string, port int) (r *Redis, retry bool, err error) {
 	p := strconv.Itoa(port)
-	out := &lockedBuffer{}
+	out := &Output{}
 	cmd := exec.Command(bin,
 		"--port", p,
 		"--bind", "127.0.0.1",
@@ -173,22 +172,4 @@ func (r *Redis) stop() {
 		_ = r.cmd.Process.Kill()
 		<-r.exited
 	}
-}
-
-// lockedBuffer collects the server's output, written by exec's copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
