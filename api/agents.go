@@ -220,13 +220,14 @@ func (s *Server) presence(ctx context.Context, members []queue.Member, now time.
 			bound[b.AOR] = true
 		}
 	}
+	busy, err := s.agents.BusyMany(ctx, ids, now)
+	if err != nil {
+		return nil, fmt.Errorf("busy: %w", err)
+	}
 	out := make(map[int64]queue.Presence, len(ids))
 	for i, id := range ids {
-		p := queue.Presence{Agent: agents[i]}
+		p := queue.Presence{Agent: agents[i], Busy: busy[i]}
 		p.Agent.UserID = id
-		if p.Busy, err = s.agents.Busy(ctx, id, now); err != nil {
-			return nil, fmt.Errorf("busy: %w", err)
-		}
 		accts, err := s.store.ListSIPAccounts(ctx, id)
 		if err != nil {
 			return nil, err
