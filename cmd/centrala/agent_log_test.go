@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/centrala/centrala/api/store"
 	"github.com/centrala/centrala/cdr"
 	"github.com/centrala/centrala/pbx/event"
 	"github.com/centrala/centrala/queue"
@@ -24,9 +23,7 @@ import (
 // without a write (wrap-up ending), reaches the log once, and the spans read back add up.
 func TestAgentStateLog(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
-	require.NoError(t, err)
-	defer db.Close()
+	db := testDB(t)
 	var logged bytes.Buffer
 	st := newAgentStateLog(memstore.New(), db, slog.New(slog.NewTextHandler(&logged, nil)))
 	const uid = 7
@@ -40,7 +37,7 @@ func TestAgentStateLog(t *testing.T) {
 	}
 	update(at(0), func(a queue.Agent) (queue.Agent, error) { return a.Login(at(0)) })
 	offer := queue.Offer{CallID: "c1", QueueID: 1, Node: "n", OfferedAt: at(60), LeaseUntil: at(120)}
-	_, err = st.Claim(ctx, uid, offer, at(60), true)
+	_, err := st.Claim(ctx, uid, offer, at(60), true)
 	require.NoError(t, err)
 	update(at(65), func(a queue.Agent) (queue.Agent, error) { return a.OfferAnswered("c1", at(65)) })
 	update(at(100), func(a queue.Agent) (queue.Agent, error) { return a.Renew("c1", at(300), at(100)) }) // no new entry
@@ -84,9 +81,7 @@ func TestAgentStateLog(t *testing.T) {
 // at most once per 10 s; absent for a queue without.
 func TestQueueServiceLevelMetric(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
-	require.NoError(t, err)
-	defer db.Close()
+	db := testDB(t)
 	busy, err := db.CreateQueue(ctx, queue.Queue{Name: "busy", Strategy: queue.RingAll})
 	require.NoError(t, err)
 	quiet, err := db.CreateQueue(ctx, queue.Queue{Name: "quiet", Strategy: queue.RingAll})

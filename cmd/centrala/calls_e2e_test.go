@@ -66,6 +66,18 @@ func (s *server) wantMetrics(want map[string]float64) {
 	}
 }
 
+// ipTrunk creates the ip trunk "provider" whose calls come from host (its allowed source)
+// and go to host:port, E.164 numbers, CLIP in P-Asserted-Identity; it returns its id.
+func (s *server) ipTrunk(host string, port int) int64 {
+	s.t.Helper()
+	var tr struct{ ID int64 }
+	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": host,
+		"port": port, "allowed_sources": []string{host + "/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
+		s.t.Fatalf("create trunk: %d", code)
+	}
+	return tr.ID
+}
+
 // waitMetric waits until a sample of /metrics reads want (counters and gauges are updated
 // just after the call record the test waited for) and returns what it read last.
 func (s *server) waitMetric(series string, want float64) float64 {
@@ -213,14 +225,8 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 		t.Fatalf("patch user: %d", code)
 	}
 	providerPort := pbxtest.FreePort(t)
-	var tr struct {
-		ID int64 `json:"id"`
-	}
-	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": "127.0.0.2",
-		"port": providerPort, "allowed_sources": []string{"127.0.0.2/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
-		t.Fatalf("create trunk: %d", code)
-	}
-	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr.ID,
+	tr := s.ipTrunk("127.0.0.2", providerPort)
+	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr,
 		"destination": map[string]any{"type": "extension", "target": "201"}}, nil); code != 201 {
 		t.Fatalf("create number: %d", code)
 	}
@@ -230,7 +236,7 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 	if code := s.api("POST", "/api/v1/outbound-rules", map[string]any{"name": "mobiles",
 		"dest": map[string]any{"pattern": "_[5-8]XXXXXXXX"},
 		"action": map[string]any{"kind": "allow", "clip": map[string]any{"mode": "number", "number": "+48221234567"},
-			"trunks": []int64{tr.ID}}}, &rule); code != 201 {
+			"trunks": []int64{tr}}}, &rule); code != 201 {
 		t.Fatalf("create rule: %d", code)
 	}
 	provider := func(vars map[string]string) *pbxtest.SIPp {
@@ -250,7 +256,7 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 		t.Fatalf("provider saw: %v\n%s", pr.Logs(), pr)
 	}
 	rec := s.lastCDR()
-	if rec.Direction != "outbound" || *rec.Disposition != "answered" || rec.TrunkID == nil || *rec.TrunkID != tr.ID ||
+	if rec.Direction != "outbound" || *rec.Disposition != "answered" || rec.TrunkID == nil || *rec.TrunkID != tr ||
 		rec.CLIP == nil || *rec.CLIP != "+48221234567" || rec.Callee != "601234567" {
 		t.Fatalf("outbound record %+v", rec)
 	}
@@ -258,7 +264,7 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 	// withheld: anonymous From, Privacy: id, the number asserted in P-Asserted-Identity only
 	if code := s.api("PUT", fmt.Sprintf("/api/v1/outbound-rules/%d", rule.ID), map[string]any{"name": "mobiles",
 		"dest":   map[string]any{"pattern": "_[5-8]XXXXXXXX"},
-		"action": map[string]any{"kind": "allow", "clip": map[string]any{"mode": "withheld"}, "trunks": []int64{tr.ID}}}, nil); code != 200 {
+		"action": map[string]any{"kind": "allow", "clip": map[string]any{"mode": "withheld"}, "trunks": []int64{tr}}}, nil); code != 200 {
 		t.Fatalf("update rule: %d", code)
 	}
 	p = provider(map[string]string{"from_user": "anonymous", "pai": "+48221234567", "privacy": "id"})
@@ -284,11 +290,11 @@ func TestSIPpTrunkCallsE2E(t *testing.T) {
 		t.Fatalf("agent's phone: %s", ur)
 	}
 	rec = s.lastCDR()
-	if rec.Direction != "inbound" || rec.DID != "+48221234567" || rec.TrunkID == nil || *rec.TrunkID != tr.ID ||
+	if rec.Direction != "inbound" || rec.DID != "+48221234567" || rec.TrunkID == nil || *rec.TrunkID != tr ||
 		rec.UserID == nil || *rec.UserID != uid || *rec.Disposition != "answered" || rec.CLIP == nil || *rec.CLIP != "+48601234567" {
 		t.Fatalf("inbound record %+v", rec)
 	}
-	if n := s.waitMetric(`centrala_trunk_channels_in_use{trunk_id="`+strconv.FormatInt(tr.ID, 10)+`"}`, 0); n != 0 {
+	if n := s.waitMetric(`centrala_trunk_channels_in_use{trunk_id="`+strconv.FormatInt(tr, 10)+`"}`, 0); n != 0 {
 		t.Fatalf("channels in use after the calls: %v", n)
 	}
 

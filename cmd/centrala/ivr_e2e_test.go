@@ -24,11 +24,7 @@ func TestSIPpIVRE2E(t *testing.T) {
 	pbxtest.NeedFile(t, "/usr/share/asterisk/sounds/en/digits/1.wav", "asterisk-core-sounds-en-wav")
 	s := start(t, nil)
 	uid := s.account("201", "sipp-agent", "agent-secret-201")
-	var tr struct{ ID int64 }
-	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": "127.0.0.2",
-		"port": 5060, "allowed_sources": []string{"127.0.0.2/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
-		t.Fatalf("create trunk: %d", code)
-	}
+	tr := s.ipTrunk("127.0.0.2", 5060)
 	var sales, main struct{ ID int64 }
 	if code := s.api("POST", "/api/v1/ivrs", map[string]any{"name": "sales", "menu": "system:digits/2",
 		"choices": []map[string]any{
@@ -43,7 +39,7 @@ func TestSIPpIVRE2E(t *testing.T) {
 		}}, &main); code != 201 {
 		t.Fatalf("create ivr main: %d", code)
 	}
-	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr.ID,
+	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr,
 		"destination": map[string]any{"type": "ivr", "target": fmt.Sprint(main.ID)}}, nil); code != 201 {
 		t.Fatalf("create number: %d", code)
 	}
@@ -119,30 +115,18 @@ func TestSIPpIVRE2E(t *testing.T) {
 func TestIVRPromptAudioE2E(t *testing.T) {
 	file := pbxtest.NeedFile(t, "/usr/share/asterisk/sounds/en/vm-goodbye.wav", "asterisk-core-sounds-en-wav")
 	s := start(t, nil)
-	var tr struct{ ID int64 }
-	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": "127.0.0.1",
-		"port": 5060, "allowed_sources": []string{"127.0.0.1/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
-		t.Fatalf("create trunk: %d", code)
-	}
+	tr := s.ipTrunk("127.0.0.1", 5060)
 	var ivr struct{ ID int64 }
 	if code := s.api("POST", "/api/v1/ivrs", map[string]any{"name": "main", "greeting": "system:vm-goodbye",
 		"menu": "system:digits/1", "no_input_ms": 1000, "retries": 0,
 		"choices": []map[string]any{{"digits": "1", "destination": map[string]any{"type": "hangup", "target": "486"}}}}, &ivr); code != 201 {
 		t.Fatalf("create ivr: %d", code)
 	}
-	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr.ID,
+	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": "+48221234567", "trunk_id": tr,
 		"destination": map[string]any{"type": "ivr", "target": fmt.Sprint(ivr.ID)}}, nil); code != 201 {
 		t.Fatalf("create number: %d", code)
 	}
-	ph := pbxtest.NewPhone(t, pbxtest.PhoneOptions{Server: s.SIP, Username: "+48601234567", Silent: true,
-		Codecs: []media.Codec{media.PCMU}})
-	call, err := ph.Dial("+48221234567")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 200 {
-		t.Fatalf("the menu did not answer: %d %v", code, err)
-	}
+	call := s.answeredCaller(t, "+48601234567", "+48221234567")
 	// No key: the menu gives up after the greeting, the menu and 1 s, and hangs up.
 	if _, err := call.WaitEnded(10 * time.Second); err != nil {
 		t.Fatal(err)
@@ -152,6 +136,22 @@ func TestIVRPromptAudioE2E(t *testing.T) {
 	if i := indexSamples(heard, want); i < 0 {
 		t.Fatalf("the %d samples of vm-goodbye.wav are not in the %d samples heard, in order", len(want), len(heard))
 	}
+}
+
+// answeredCaller is a test phone (PCMU only) calling number from the trunk's address as
+// caller, answered by the server (a menu, a queue) within 5 s.
+func (s *server) answeredCaller(t *testing.T, caller, number string) *pbxtest.PhoneCall {
+	t.Helper()
+	ph := pbxtest.NewPhone(t, pbxtest.PhoneOptions{Server: s.SIP, Username: caller, Silent: true,
+		Codecs: []media.Codec{media.PCMU}})
+	call, err := ph.Dial(number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 200 {
+		t.Fatalf("%s was not answered: %d %v", number, code, err)
+	}
+	return call
 }
 
 // pcmuSamples is the first n samples of a WAV file (0: all) as a PCMU call carries them.

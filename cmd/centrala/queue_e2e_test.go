@@ -48,11 +48,7 @@ func provisionQueue(t *testing.T, s *server, did string, agents int, q map[strin
 		out.agents = append(out.agents, u.ID)
 		out.accts = append(out.accts, acct)
 	}
-	var tr struct{ ID int64 }
-	if code := s.api("POST", "/api/v1/trunks", map[string]any{"name": "provider", "kind": "ip", "host": "127.0.0.1",
-		"port": 5060, "allowed_sources": []string{"127.0.0.1/32"}, "number_format": "e164", "clip_header": "pai"}, &tr); code != 201 {
-		t.Fatalf("create trunk: %d", code)
-	}
+	tr := s.ipTrunk("127.0.0.1", 5060)
 	members := []map[string]any{}
 	for _, id := range out.agents {
 		members = append(members, map[string]any{"user_id": id})
@@ -66,7 +62,7 @@ func provisionQueue(t *testing.T, s *server, did string, agents int, q map[strin
 		t.Fatalf("create queue: %d", code)
 	}
 	out.queueID = qq.ID
-	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": did, "trunk_id": tr.ID,
+	if code := s.api("POST", "/api/v1/numbers", map[string]any{"number": did, "trunk_id": tr,
 		"destination": map[string]any{"type": "queue", "target": fmt.Sprint(qq.ID)}}, nil); code != 201 {
 		t.Fatalf("create number: %d", code)
 	}
@@ -499,15 +495,7 @@ func TestQueueMusicOnHoldE2E(t *testing.T) {
 	file := pbxtest.NeedFile(t, "/usr/share/asterisk/moh/macroform-cold_day.wav", "asterisk-moh-opsound-wav")
 	s := start(t, nil)
 	setup := provisionQueue(t, s, "+48221234567", 1, map[string]any{"strategy": "ring_all"})
-	ph := pbxtest.NewPhone(t, pbxtest.PhoneOptions{Server: s.SIP, Username: "+48601234567", Silent: true,
-		Codecs: []media.Codec{media.PCMU}})
-	call, err := ph.Dial("+48221234567")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, err := call.WaitFinal(5 * time.Second); err != nil || code != 200 {
-		t.Fatalf("the queue did not answer: %d %v", code, err)
-	}
+	call := s.answeredCaller(t, "+48601234567", "+48221234567")
 	time.Sleep(2 * time.Second)
 	if err := call.Hangup(); err != nil {
 		t.Fatal(err)

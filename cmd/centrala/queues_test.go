@@ -16,15 +16,22 @@ import (
 	"github.com/centrala/centrala/queue/memstore"
 )
 
+// testDB is an empty SQLite store in a temporary directory, closed when the test ends.
+func testDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestIdleSweeper: an agent with idle_timeout 60 s who logged in and did nothing is logged
 // out by the sweep after 60 s, not before; an agent on a call is left alone.
 func TestIdleSweeper(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t)
 	mk := func(login, ext string) int64 {
 		u, err := db.CreateUser(ctx, store.User{Login: login, Role: "agent", FirstName: "A", LastName: login,
 			Extension: ext, IsAgent: true, IdleTimeout: 60}, "x")
@@ -76,11 +83,7 @@ func TestIdleSweeper(t *testing.T) {
 // TestQueueCollector: the scrape counts agents by state and the callers waiting per queue.
 func TestQueueCollector(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testDB(t)
 	var ids []int64
 	for _, login := range []string{"a1", "a2", "a3"} {
 		u, err := db.CreateUser(ctx, store.User{Login: login, Role: "agent", FirstName: "A", LastName: login, IsAgent: true}, "x")
