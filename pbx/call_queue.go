@@ -35,7 +35,7 @@ func (c *call) queueCall(n routing.Node) bool {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 2*storeTimeout)
-	q, err := d.b.Queue(ctx, n.Queue)
+	q, err := d.queue(ctx, n.Queue, c.e.now())
 	cancel()
 	if err != nil {
 		c.log.Warn("call: queue", "queue_id", n.Queue, "error", err)

@@ -55,10 +55,12 @@ const (
 	// crash that lasts until the lease ends.
 	callerLease = 15 * time.Second
 	callerRenew = 5 * time.Second
-	// partyTTL is how long the dispatcher keeps an agent's devices (SIP accounts), and
-	// registeredTTL whether one of them is registered.
+	// partyTTL is how long the dispatcher keeps an agent's devices (SIP accounts),
+	// registeredTTL whether one of them is registered, and queueTTL a queue's
+	// configuration (a change through the API applies within it; cycles run on every wake).
 	partyTTL      = 5 * time.Second
 	registeredTTL = time.Second
+	queueTTL      = time.Second
 	// storeTimeout bounds one queue-store operation of the dispatcher or a call.
 	storeTimeout = 3 * time.Second
 )
@@ -76,7 +78,7 @@ func WithQueues(st queue.Store, b QueueBackend, node string, interval time.Durat
 		}
 		e.queues = &dispatcher{e: e, st: st, b: b, node: node, interval: interval, wake: make(chan struct{}, 1),
 			waiting: map[int64]map[string]*waiter{}, onCall: map[string]onCall{}, handle: map[int64]time.Duration{},
-			parties: map[int64]partyEntry{}, reg: map[int64]regEntry{}}
+			parties: map[int64]partyEntry{}, reg: map[int64]regEntry{}, queues: map[int64]queueEntry{}}
 		return nil
 	}
 }
@@ -96,6 +98,13 @@ type dispatcher struct {
 	handle  map[int64]time.Duration      // queue id -> handle time of this node's calls (moving average)
 	parties map[int64]partyEntry
 	reg     map[int64]regEntry
+	queues  map[int64]queueEntry
+}
+
+type queueEntry struct {
+	q   queue.Queue
+	err error
+	at  time.Time
 }
 
 type regEntry struct {
@@ -215,7 +224,7 @@ func (d *dispatcher) dispatch(ctx context.Context) {
 func (d *dispatcher) cycle(ctx context.Context, qid int64, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
 	defer cancel()
-	q, err := d.b.Queue(ctx, qid)
+	q, err := d.queue(ctx, qid, now)
 	if errors.Is(err, ErrNotFound) {
 		d.e.log.Warn("queue dispatch: the queue was deleted", "queue_id", qid)
 		for _, w := range d.mine(qid) {
@@ -579,6 +588,23 @@ func (d *dispatcher) registered(ctx context.Context, uid int64, now time.Time) b
 	d.reg[uid] = regEntry{ok: reg, at: now}
 	d.mu.Unlock()
 	return reg
+}
+
+// queue is queue id's configuration, cached for queueTTL (a read error is not cached).
+func (d *dispatcher) queue(ctx context.Context, id int64, now time.Time) (queue.Queue, error) {
+	d.mu.Lock()
+	e, ok := d.queues[id]
+	d.mu.Unlock()
+	if ok && now.Sub(e.at) < queueTTL && !now.Before(e.at) {
+		return e.q, e.err
+	}
+	q, err := d.b.Queue(ctx, id)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		d.mu.Lock()
+		d.queues[id] = queueEntry{q: q, err: err, at: now}
+		d.mu.Unlock()
+	}
+	return q, err
 }
 
 // party is agent uid's devices, cached for partyTTL.
